@@ -1,0 +1,42 @@
+//! Pintail's engine: a [`Session`] over Apache DataFusion that queries
+//! Parquet, CSV, JSON, Arrow and Avro files where they live.
+//!
+//! This crate owns what every front end shares: running SQL (with files as
+//! tables, `SUMMARIZE`, `DESCRIBE`, DuckDB-style `COPY`), the session's
+//! resources (`memory_limit`, `threads`, `temp_directory`), object stores for
+//! URLs, and the one [`Error`] type. It knows nothing of terminals, Python,
+//! or wire protocols; those live in the front-end crates, which call in here.
+//!
+//! ```no_run
+//! # async fn demo() -> pintail_core::Result<()> {
+//! let session = pintail_core::Session::new()?;
+//! let batches = session
+//!     .sql("SELECT origin, count(*) FROM 'examples/data/flights/*/*.parquet' GROUP BY 1")
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod copy;
+mod describe;
+mod error;
+mod result;
+pub mod scan;
+mod session;
+mod setting_statement;
+pub mod settings;
+mod statement;
+mod stores;
+mod summarize;
+
+pub use error::{Error, ErrorKind, Result};
+pub use result::QueryResult;
+pub use session::{Session, TableInfo};
+pub use settings::{SettingName, Settings};
+pub use statement::{Statement, StatementKind, is_complete, split_statements};
+pub use stores::Stores;
+
+/// The DataFusion and Arrow this crate is built on, for fronts that need
+/// their types without depending on a second copy.
+pub use datafusion;

@@ -1,0 +1,162 @@
+//! The result of a statement: a schema and a stream of record batches.
+//!
+//! The stream converts DataFusion errors into Pintail's [`Error`] and turns a
+//! panic while producing a batch into an internal error naming the query, so
+//! no front end can be brought down by a bug in an operator. Dropping the
+//! result cancels the query.
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::settings::format_bytes;
+
+/// What an out-of-memory error should say about the session's limits.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryContext {
+    pub limit: u64,
+    pub can_spill: bool,
+}
+
+impl MemoryContext {
+    /// Rewrites an out-of-memory error to name the limit and say what to do.
+    pub(crate) fn explain(&self, e: Error) -> Error {
+        if e.kind() != ErrorKind::OutOfMemory || e.message().starts_with("the query needs") {
+            return e;
+        }
+        let limit = format_bytes(self.limit);
+        let detail = e.message().lines().next().unwrap_or_default().to_string();
+        let err = Error::new(
+            ErrorKind::OutOfMemory,
+            format!("the query needs more memory than memory_limit ({limit}) allows: {detail}"),
+        );
+        if self.can_spill {
+            err.with_hint("raise the limit with SET memory_limit = '...' (this operator could not spill to disk)")
+        } else {
+            err.with_hint(
+                "raise the limit with SET memory_limit = '...', or let sorts, joins and aggregations spill to disk with SET temp_directory = '/some/dir'",
+            )
+        }
+    }
+}
+
+/// The rows of one statement, streamed.
+pub struct QueryResult {
+    schema: SchemaRef,
+    stream: Option<SendableRecordBatchStream>,
+    batches: std::vec::IntoIter<RecordBatch>,
+    query: Arc<str>,
+    memory: MemoryContext,
+}
+
+impl QueryResult {
+    pub(crate) fn streaming(stream: SendableRecordBatchStream, query: &str, memory: MemoryContext) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream: Some(stream),
+            batches: Vec::new().into_iter(),
+            query: query.into(),
+            memory,
+        }
+    }
+
+    pub(crate) fn batches(schema: SchemaRef, batches: Vec<RecordBatch>, query: &str, memory: MemoryContext) -> Self {
+        Self {
+            schema,
+            stream: None,
+            batches: batches.into_iter(),
+            query: query.into(),
+            memory,
+        }
+    }
+
+    pub(crate) fn empty(query: &str, memory: MemoryContext) -> Self {
+        Self::batches(Arc::new(Schema::empty()), vec![], query, memory)
+    }
+
+    /// The columns of the result. A statement that returns nothing (`CREATE
+    /// TABLE`, `SET`) has none.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Whether the statement returns rows to show.
+    pub fn has_columns(&self) -> bool {
+        !self.schema.fields().is_empty()
+    }
+
+    /// The statement's text.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// Reads every batch.
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.next().await {
+            out.push(b?);
+        }
+        Ok(out)
+    }
+
+    /// Runs the statement to the end, dropping its rows.
+    pub async fn drain(mut self) -> Result<()> {
+        while let Some(b) = self.next().await {
+            b?;
+        }
+        Ok(())
+    }
+}
+
+impl Stream for QueryResult {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(b) = self.batches.next() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next_unpin(cx)));
+        match polled {
+            Ok(Poll::Ready(Some(Err(e)))) => {
+                self.stream = None;
+                let e = self.memory.explain(Error::from(e));
+                let e = if e.kind() == ErrorKind::Internal { Error::internal(e.message(), Some(&self.query)) } else { e };
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok(Poll::Ready(Some(Ok(b)))) => Poll::Ready(Some(Ok(b))),
+            Ok(Poll::Ready(None)) => {
+                self.stream = None;
+                Poll::Ready(None)
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => {
+                self.stream = None;
+                Poll::Ready(Some(Err(Error::internal(
+                    format!("panic while running the query: {}", panic_message(panic.as_ref())),
+                    Some(&self.query),
+                ))))
+            }
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

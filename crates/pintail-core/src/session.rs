@@ -1,0 +1,390 @@
+//! The [`Session`]: one connection's state and the way every front runs SQL.
+//!
+//! A session owns a DataFusion `SessionContext` configured the Pintail way
+//! (memory pool with spilling, object stores made on demand, the hidden scan
+//! schema) and routes each statement: Pintail's own (`SUMMARIZE`,
+//! `DESCRIBE`, DuckDB-style `COPY`, `SET memory_limit`) to their modules,
+//! everything else to DataFusion after file references are resolved. It is
+//! cheap to clone and safe to share between threads and tasks.
+
+use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+use futures::FutureExt;
+
+use crate::error::{Error, ErrorKind, Result, from_datafusion};
+use crate::result::{MemoryContext, QueryResult, panic_message};
+use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema};
+use crate::settings::{SettingName, Settings};
+use crate::statement::{Statement, StatementKind, split_statements};
+use crate::stores::Stores;
+use crate::{copy, describe, summarize};
+
+/// A Pintail session. Clones share the same state.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: SessionContext,
+    settings: Mutex<Settings>,
+    defaults: Settings,
+    scans: Arc<ScanSchema>,
+    stores: Arc<Stores>,
+    next_scan: AtomicU64,
+}
+
+/// A table or view, with its columns, as `.tables` and completion list them.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Catalog (database) name.
+    pub catalog: String,
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// Column names and types.
+    pub columns: SchemaRef,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("settings", &self.settings()).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// An in-memory session with this machine's default settings.
+    pub fn new() -> Result<Self> {
+        Self::with_settings(Settings::for_this_machine())
+    }
+
+    /// An in-memory session with the given settings.
+    pub fn with_settings(settings: Settings) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(settings.threads)
+            .set_bool("datafusion.catalog.has_header", true);
+        let stores = Arc::new(Stores::default());
+        let runtime = runtime_builder(&settings, RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _))
+            .build_arc()
+            .map_err(|e| from_datafusion(e, Some("cannot set up the session".into())))?;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let scans = Arc::new(ScanSchema::default());
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema(SCAN_SCHEMA, Arc::clone(&scans) as Arc<dyn SchemaProvider>)
+            .map_err(|e| from_datafusion(e, None))?;
+        ctx.register_catalog(SCAN_CATALOG, Arc::new(catalog));
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ctx,
+                defaults: settings.clone(),
+                settings: Mutex::new(settings),
+                scans,
+                stores,
+                next_scan: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The DataFusion context under this session, for fronts that need
+    /// DataFusion APIs directly (registering Arrow data, Flight SQL).
+    pub fn context(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        self.lock_settings().clone()
+    }
+
+    fn lock_settings(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.inner.settings.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes one of Pintail's settings (`memory_limit`, `threads`,
+    /// `temp_directory`) from its SQL text value.
+    pub fn set(&self, name: SettingName, value: &str) -> Result<()> {
+        let mut next = self.settings();
+        next.set(name, value)?;
+        self.apply(next)
+    }
+
+    fn apply(&self, next: Settings) -> Result<()> {
+        if let Some(dir) = &next.temp_directory
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::option("temp_directory", format!("cannot create '{}': {e}", dir.display()))
+            })?;
+        }
+        let state_ref = self.inner.ctx.state_ref();
+        let mut state = state_ref.write();
+        let runtime = runtime_builder(&next, RuntimeEnvBuilder::from_runtime_env(state.runtime_env()))
+            .build_arc()
+            .map_err(|e| from_datafusion(e, None))?;
+        let mut new_state = SessionStateBuilder::from(state.clone()).with_runtime_env(runtime).build();
+        new_state.config_mut().options_mut().execution.target_partitions = next.threads;
+        *state = new_state;
+        drop(state);
+        *self.lock_settings() = next;
+        Ok(())
+    }
+
+    pub(crate) fn memory_context(&self) -> MemoryContext {
+        let s = self.lock_settings();
+        MemoryContext {
+            limit: s.memory_limit,
+            can_spill: s.temp_directory.is_some(),
+        }
+    }
+
+    /// Runs every statement in `sql` and returns the last one's result.
+    /// Earlier statements run to completion first; the first error stops.
+    pub async fn sql(&self, sql: &str) -> Result<QueryResult> {
+        let statements = split_statements(sql)?;
+        let Some((last, first)) = statements.split_last() else {
+            return Ok(QueryResult::empty(sql, self.memory_context()));
+        };
+        for s in first {
+            self.execute(s).await?.drain().await?;
+        }
+        self.execute(last).await
+    }
+
+    /// Runs one statement and returns its result stream. A panic anywhere
+    /// underneath becomes an internal error naming the statement.
+    pub async fn execute(&self, statement: &Statement) -> Result<QueryResult> {
+        let run = AssertUnwindSafe(self.execute_inner(statement)).catch_unwind();
+        match run.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) if e.kind() == ErrorKind::Internal && !e.message().contains("\nquery: ") => {
+                Err(Error::internal(e.message(), Some(statement.text())))
+            }
+            Ok(Err(e)) => Err(self.memory_context().explain(e)),
+            Err(panic) => Err(Error::internal(
+                format!("panic while planning the query: {}", panic_message(panic.as_ref())),
+                Some(statement.text()),
+            )),
+        }
+    }
+
+    async fn execute_inner(&self, s: &Statement) -> Result<QueryResult> {
+        match s.kind() {
+            StatementKind::Summarize => summarize::run(self, s).await,
+            StatementKind::Describe => describe::run(self, s).await,
+            StatementKind::Copy => match copy::parse(s)? {
+                Some(copy) => self.run_df_statement(DFStatement::CopyTo(copy), s.text()).await,
+                None => self.run_text(s.text()).await,
+            },
+            StatementKind::Set => self.run_set(s).await,
+            StatementKind::Reset => self.run_reset(s).await,
+            StatementKind::Show => self.run_show(s).await,
+            StatementKind::Other => self.run_text(s.text()).await,
+        }
+    }
+
+    async fn run_text(&self, text: &str) -> Result<QueryResult> {
+        let stmt = self.parse_one(text)?;
+        self.run_df_statement(stmt, text).await
+    }
+
+    pub(crate) fn parse_one(&self, text: &str) -> Result<DFStatement> {
+        let state = self.inner.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        state.sql_to_statement(text, &dialect).map_err(Error::from)
+    }
+
+    pub(crate) async fn run_df_statement(&self, stmt: DFStatement, text: &str) -> Result<QueryResult> {
+        let plan = self.plan_statement(stmt).await?;
+        self.run_plan(plan, text).await
+    }
+
+    pub(crate) async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        let df = self.inner.ctx.execute_logical_plan(plan).await?;
+        let stream = df.execute_stream().await?;
+        Ok(QueryResult::streaming(stream, text, self.memory_context()))
+    }
+
+    /// Plans a statement: resolves its file references, then hands it to
+    /// DataFusion's planner.
+    pub(crate) async fn plan_statement(&self, mut stmt: DFStatement) -> Result<LogicalPlan> {
+        let scans = self.collect(&mut stmt)?;
+        let state = self.inner.ctx.state();
+        let planned = async {
+            for s in &scans {
+                let table = scan::resolve(&state, &self.inner.stores, &s.request).await?;
+                self.inner.scans.park(s.placeholder.clone(), table);
+            }
+            state.statement_to_plan(stmt).await.map_err(Error::from)
+        }
+        .await;
+        for s in &scans {
+            self.inner.scans.release(&s.placeholder);
+        }
+        planned
+    }
+
+    /// Plans the text of a query (or a table or file name) as a `SELECT`.
+    pub(crate) async fn plan_relation(&self, text: &str) -> Result<LogicalPlan> {
+        let trimmed = text.trim();
+        let first = trimmed
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let query = if matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "FROM" | "") || trimmed.starts_with('(') {
+            trimmed.to_string()
+        } else {
+            format!("SELECT * FROM {trimmed}")
+        };
+        let stmt = self.parse_one(&query)?;
+        self.plan_statement(stmt).await
+    }
+
+    fn collect(&self, stmt: &mut DFStatement) -> Result<Vec<CollectedScan>> {
+        let next = &self.inner.next_scan;
+        let mut next_id = || next.fetch_add(1, Ordering::Relaxed);
+        let ctx = &self.inner.ctx;
+        let is_table = |name: &str| ctx.table_exist(name).unwrap_or(false);
+        match stmt {
+            DFStatement::Statement(s) => scan::collect_scans(s.as_mut(), &mut next_id, &is_table),
+            DFStatement::CopyTo(c) => match &mut c.source {
+                CopyToSource::Query(q) => scan::collect_scans(q.as_mut(), &mut next_id, &is_table),
+                CopyToSource::Relation(_) => Ok(vec![]),
+            },
+            DFStatement::Explain(e) => self.collect(e.statement.as_mut()),
+            _ => Ok(vec![]),
+        }
+    }
+
+    async fn run_set(&self, s: &Statement) -> Result<QueryResult> {
+        let (name, value) = crate::setting_statement::parse_set(s)?;
+        if let Some(setting) = SettingName::parse(&name) {
+            let value = value.ok_or_else(|| Error::option(&name, "SET needs a value"))?;
+            self.set(setting, &value)?;
+            return Ok(QueryResult::empty(s.text(), self.memory_context()));
+        }
+        if !name.contains('.') {
+            return Err(unknown_setting(&name));
+        }
+        self.run_text(s.text()).await
+    }
+
+    async fn run_reset(&self, s: &Statement) -> Result<QueryResult> {
+        let (name, _) = crate::setting_statement::parse_set(s)?;
+        if let Some(setting) = SettingName::parse(&name) {
+            let mut next = self.settings();
+            next.set(setting, &self.inner.defaults.get(setting))?;
+            if setting == SettingName::TempDirectory {
+                next.temp_directory.clone_from(&self.inner.defaults.temp_directory);
+            }
+            self.apply(next)?;
+            return Ok(QueryResult::empty(s.text(), self.memory_context()));
+        }
+        self.run_text(s.text()).await
+    }
+
+    async fn run_show(&self, s: &Statement) -> Result<QueryResult> {
+        let name = crate::setting_statement::show_name(s);
+        if let Some(setting) = name.as_deref().and_then(SettingName::parse) {
+            let value = self.settings().get(setting);
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ]));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(vec![setting.name()])),
+                    Arc::new(StringArray::from(vec![value])),
+                ],
+            )?;
+            return Ok(QueryResult::batches(schema, vec![batch], s.text(), self.memory_context()));
+        }
+        self.run_text(s.text()).await
+    }
+
+    /// Every user table and view, with columns, for `.tables`, `.schema` and
+    /// completion. The hidden scan catalog and `information_schema` are left out.
+    pub async fn tables(&self) -> Result<Vec<TableInfo>> {
+        let ctx = &self.inner.ctx;
+        let mut out = Vec::new();
+        for catalog_name in ctx.catalog_names() {
+            if catalog_name == SCAN_CATALOG {
+                continue;
+            }
+            let Some(catalog) = ctx.catalog(&catalog_name) else { continue };
+            for schema_name in catalog.schema_names() {
+                if schema_name == "information_schema" {
+                    continue;
+                }
+                let Some(schema) = catalog.schema(&schema_name) else { continue };
+                let mut names = schema.table_names();
+                names.sort();
+                for name in names {
+                    if let Some(table) = schema.table(&name).await? {
+                        out.push(TableInfo {
+                            catalog: catalog_name.clone(),
+                            schema: schema_name.clone(),
+                            name,
+                            columns: table.schema(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn unknown_setting(name: &str) -> Error {
+    let names: Vec<String> = SettingName::ALL.iter().map(|(_, n)| (*n).to_string()).collect();
+    let mut e = Error::option(name, "unknown setting");
+    e = match crate::error::closest(name, &names) {
+        Some(c) => e.with_hint(format!("did you mean '{c}'?")),
+        None => e.with_hint(format!(
+            "Pintail's settings are {}; DataFusion's are named datafusion.* (SHOW ALL lists them)",
+            names.join(", ")
+        )),
+    };
+    e
+}
+
+/// The runtime pieces that follow from the settings: memory pool and disk.
+fn runtime_builder(settings: &Settings, builder: RuntimeEnvBuilder) -> RuntimeEnvBuilder {
+    // FairSpillPool gives each spilling operator an equal share, so one
+    // partition's sort cannot starve the others into failing; the tracking
+    // wrapper names the largest consumers in out-of-memory errors.
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX)),
+        NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
+    );
+    let disk = match &settings.temp_directory {
+        Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        None => DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+    };
+    builder.with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk)
+}

@@ -1,0 +1,161 @@
+//! Object stores for URLs, made on first use.
+//!
+//! DataFusion asks a registry for the store behind each URL. Pintail's
+//! registry builds one the first time a scheme and host are seen: S3 from
+//! the `AWS_*` environment (and `~/.aws` via object_store's credential
+//! chain), Google Cloud Storage from `GOOGLE_*`, Azure from `AZURE_*`, and
+//! plain HTTP(S) with range requests. Options given in a query (`region`,
+//! `endpoint`, `anonymous`, ...) build a store for that bucket that replaces
+//! the environment's. This module does not list or read files.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use object_store::ObjectStore;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::scan::StoreOptions;
+
+/// The session's object stores, keyed by `scheme://host`.
+#[derive(Debug, Default)]
+pub struct Stores {
+    stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+fn key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort])
+}
+
+impl Stores {
+    /// Builds the store for `url` with `options` and registers it, replacing
+    /// any earlier store for the same bucket.
+    pub fn configure(&self, url: &Url, options: &StoreOptions) -> Result<()> {
+        let store = build(url, options)?;
+        self.insert(url, store);
+        Ok(())
+    }
+
+    /// Registers `store` for `url`'s scheme and host.
+    pub(crate) fn register_store_for(&self, url: &Url, store: Arc<dyn ObjectStore>) {
+        self.insert(url, store);
+    }
+
+    fn insert(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        match self.stores.write() {
+            Ok(mut map) => map.insert(key(url), store),
+            Err(poisoned) => poisoned.into_inner().insert(key(url), store),
+        }
+    }
+
+    fn lookup(&self, url: &Url) -> Option<Arc<dyn ObjectStore>> {
+        match self.stores.read() {
+            Ok(map) => map.get(&key(url)).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key(url)).cloned(),
+        }
+    }
+}
+
+impl ObjectStoreRegistry for Stores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.insert(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> DFResult<Arc<dyn ObjectStore>> {
+        let removed = match self.stores.write() {
+            Ok(mut map) => map.remove(&key(url)),
+            Err(poisoned) => poisoned.into_inner().remove(&key(url)),
+        };
+        removed.ok_or_else(|| DataFusionError::Execution(format!("no object store registered for {url}")))
+    }
+
+    fn get_store(&self, url: &Url) -> DFResult<Arc<dyn ObjectStore>> {
+        if let Some(store) = self.lookup(url) {
+            return Ok(store);
+        }
+        let store = build(url, &StoreOptions::default()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.insert(url, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+/// Builds the store for `url`'s scheme and host.
+#[cfg(feature = "native")]
+fn build(url: &Url, o: &StoreOptions) -> Result<Arc<dyn ObjectStore>> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::azure::MicrosoftAzureBuilder;
+    use object_store::gcp::GoogleCloudStorageBuilder;
+    use object_store::http::HttpBuilder;
+    use object_store::local::LocalFileSystem;
+
+    let host = url.host_str().unwrap_or_default();
+    let fail = |what: &str, e: object_store::Error| {
+        Error::io(format!("cannot open {what} store for '{url}': {e}"))
+            .with_hint("check the credentials and endpoint in the environment or the query's options")
+    };
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "file" => Arc::new(LocalFileSystem::new()),
+        "s3" | "s3a" => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(host);
+            if let Some(r) = &o.region {
+                b = b.with_region(r);
+            }
+            let endpoint = o.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            if let Some(e) = &endpoint {
+                b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+                // S3-compatible servers mostly want path-style requests
+                b = b.with_virtual_hosted_style_request(o.url_style_path == Some(false));
+            } else if let Some(path_style) = o.url_style_path {
+                b = b.with_virtual_hosted_style_request(!path_style);
+            }
+            if let Some(k) = &o.access_key_id {
+                b = b.with_access_key_id(k);
+            }
+            if let Some(s) = &o.secret_access_key {
+                b = b.with_secret_access_key(s);
+            }
+            if let Some(t) = &o.session_token {
+                b = b.with_token(t);
+            }
+            if o.anonymous {
+                b = b.with_skip_signature(true);
+            }
+            Arc::new(b.build().map_err(|e| fail("S3", e))?)
+        }
+        "gs" | "gcs" => {
+            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(host);
+            if o.anonymous {
+                b = b.with_skip_signature(true);
+            }
+            Arc::new(b.build().map_err(|e| fail("GCS", e))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            if o.anonymous {
+                b = b.with_skip_signature(true);
+            }
+            if let Some(e) = &o.endpoint {
+                b = b.with_endpoint(e.clone()).with_allow_http(e.starts_with("http://"));
+            }
+            Arc::new(b.build().map_err(|e| fail("Azure", e))?)
+        }
+        "http" | "https" => {
+            let base = format!("{}://{}", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort]);
+            let client = object_store::ClientOptions::new().with_allow_http(url.scheme() == "http");
+            Arc::new(HttpBuilder::new().with_url(base).with_client_options(client).build().map_err(|e| fail("HTTP", e))?)
+        }
+        other => {
+            return Err(Error::io(format!("unsupported URL scheme '{other}' in '{url}'"))
+                .with_hint("use a local path or an s3://, gs://, az:// or https:// URL"));
+        }
+    };
+    Ok(store)
+}
+
+/// Without the native feature only stores registered by the host exist.
+#[cfg(not(feature = "native"))]
+fn build(url: &Url, _o: &StoreOptions) -> Result<Arc<dyn ObjectStore>> {
+    Err(Error::io(format!("no object store for '{url}' in this build")))
+}

@@ -1,0 +1,81 @@
+//! Command-line arguments. Doc comments here are the `--help` text; the
+//! logic that acts on them lives in `main.rs` and `shell.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use clap_complete::Shell;
+
+/// Pintail: SQL over Parquet, CSV, JSON and Arrow files where they live.
+///
+/// With no SQL to run, opens an interactive shell. Statements end with `;`.
+/// Examples:
+///
+///   pintail -c "SELECT * FROM 'examples/data/cars.parquet' LIMIT 5"
+///
+///   pintail -f report.sql -m csv > report.csv
+///
+///   echo "SUMMARIZE 'data/*.csv'" | pintail
+#[derive(Debug, Parser)]
+#[command(name = "pintail", version, about, long_about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Database to open. Reserved: databases arrive in a later release, so
+    /// for now giving one is an error and the session is in memory.
+    #[arg(value_name = "DB")]
+    pub database: Option<PathBuf>,
+
+    /// Run SQL (or a dot-command) and exit; may be given more than once.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// Run the SQL in a file and exit (after any -c commands).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// How results are printed.
+    #[arg(short = 'm', long = "mode", value_name = "MODE", default_value = "box",
+          value_parser = ["box", "table", "csv", "tsv", "json", "jsonl", "markdown", "line"])]
+    pub mode: String,
+
+    /// Write the last statement's result to this file instead of printing it;
+    /// the format comes from the extension (.parquet, .csv, .tsv, .json, .jsonl, .md).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Rows shown by the table modes before the middle is elided (0: all).
+    #[arg(long = "maxrows", value_name = "N", default_value_t = 40)]
+    pub max_rows: usize,
+
+    /// Memory operators may use before spilling or failing, e.g. 4GB or 50%.
+    #[arg(long = "memory-limit", value_name = "SIZE", env = "PINTAIL_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+
+    /// Parallelism of each query (default: the number of cores).
+    #[arg(long = "threads", value_name = "N", env = "PINTAIL_THREADS")]
+    pub threads: Option<String>,
+
+    /// Directory where operators spill to disk; '' disables spilling.
+    #[arg(long = "temp-directory", value_name = "DIR", env = "PINTAIL_TEMP_DIRECTORY")]
+    pub temp_directory: Option<String>,
+
+    /// Print how long each statement took (to stderr).
+    #[arg(long = "timer")]
+    pub timer: bool,
+
+    /// Never show a progress bar.
+    #[arg(long = "no-progress")]
+    pub no_progress: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script: pintail completions bash > /etc/bash_completion.d/pintail
+    Completions {
+        /// The shell to complete in.
+        shell: Shell,
+    },
+}

@@ -1,0 +1,162 @@
+//! The `pintail` binary: picks the input (-c, -f, stdin or the REPL), runs
+//! it through [`shell::Shell`], prints errors and chooses the exit code:
+//! 0 ok, 1 query error, 2 usage error, 130 interrupted. A closed stdout pipe
+//! (`pintail ... | head`) ends the run quietly with 0.
+
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "the binary prints results and errors")]
+
+mod cli;
+mod repl;
+mod shell;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use pintail_core::{Session, SettingName, Settings};
+use pintail_format::OutputMode;
+
+use crate::cli::{Cli, Command};
+use crate::shell::{Flow, Shell, ShellError};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    if let Some(Command::Completions { shell }) = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "pintail", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    quiet_panics();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+/// Panics are reported as internal errors by the session, with the query;
+/// the default hook's message would only repeat them on stderr. Set
+/// `RUST_BACKTRACE` to see the hook's output again.
+fn quiet_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+}
+
+fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Prints an error to stderr, with the label in colour on a terminal.
+pub(crate) fn report(e: &ShellError, color: bool) {
+    let style = repl::error_style(color);
+    match e {
+        ShellError::Query(err) => {
+            let label = err.kind().label();
+            eprintln!("{}: {}", style.paint(label), err.message());
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+        }
+        ShellError::Usage(m) => eprintln!("{}: {m}", style.paint("error")),
+        ShellError::Io(io) => eprintln!("{}: {io}", style.paint("io error")),
+        ShellError::Cancelled => eprintln!("cancelled"),
+    }
+}
+
+fn settings_from(cli: &Cli) -> Result<Settings, pintail_core::Error> {
+    let mut s = Settings::for_this_machine();
+    if let Some(v) = &cli.memory_limit {
+        s.set(SettingName::MemoryLimit, v)?;
+    }
+    if let Some(v) = &cli.threads {
+        s.set(SettingName::Threads, v)?;
+    }
+    if let Some(v) = &cli.temp_directory {
+        s.set(SettingName::TempDirectory, v)?;
+    }
+    Ok(s)
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let color = color_stderr();
+    if let Some(db) = &cli.database {
+        eprintln!(
+            "{}: opening a database ('{}') is not supported yet; Pintail sessions are in memory for now",
+            repl::error_style(color).paint("error"),
+            db.display()
+        );
+        return ExitCode::from(2);
+    }
+    let session = match settings_from(&cli).and_then(Session::with_settings) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&ShellError::Query(e), color);
+            return ExitCode::from(2);
+        }
+    };
+    let mode: OutputMode = cli.mode.parse().unwrap_or_default();
+    let mut shell = Shell::new(session, mode, cli.max_rows);
+    shell.timer = cli.timer;
+    if let Err(e) = shell.set_output(cli.output.as_deref()) {
+        report(&e, color);
+        return ExitCode::from(2);
+    }
+
+    let batch = !cli.commands.is_empty() || cli.file.is_some() || !std::io::stdin().is_terminal();
+    let outcome = if batch {
+        let work = run_batch(&mut shell, &cli);
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(ShellError::Cancelled),
+        }
+    } else {
+        repl::run(&mut shell, color).await.map(|()| Flow::Quit)
+    };
+    let closed = shell.close_output();
+    match outcome.and(closed.map(|()| Flow::Quit)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(ShellError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(ShellError::Cancelled) => {
+            report(&ShellError::Cancelled, color);
+            ExitCode::from(130)
+        }
+        Err(e @ ShellError::Usage(_)) => {
+            report(&e, color);
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            report(&e, color);
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_batch(shell: &mut Shell, cli: &Cli) -> Result<Flow, ShellError> {
+    for command in &cli.commands {
+        if shell.run_script(command).await? == Flow::Quit {
+            return Ok(Flow::Quit);
+        }
+    }
+    if let Some(path) = &cli.file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ShellError::Usage(format!("cannot read '{}': {e}", path.display())))?;
+        if shell.run_script(&text).await? == Flow::Quit {
+            return Ok(Flow::Quit);
+        }
+    }
+    if cli.commands.is_empty() && cli.file.is_none() {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        return shell.run_script(&text).await;
+    }
+    Ok(Flow::Continue)
+}
