@@ -94,6 +94,8 @@ pub(crate) fn parse(s: &Statement) -> Result<Option<CopyToStatement>> {
 
 fn text(name: &str, v: &CopyValue) -> Result<String> {
     match v {
+        // DuckDB writes a tab delimiter as '\t'
+        CopyValue::Text(t) if t == "\\t" => Ok("\t".into()),
         CopyValue::Text(t) => Ok(t.clone()),
         CopyValue::Flag => Err(Error::option(name, "needs a value")),
         CopyValue::List(_) => Err(Error::option(name, "expected a single value, not a list")),
@@ -166,7 +168,17 @@ fn convert(source: CopyToSource, target: String, items: Vec<(String, CopyValue)>
     }
     let format = match format {
         Some(f) => f,
-        None => format_from_target(&target)?,
+        None => {
+            let lower = target.to_ascii_lowercase();
+            if lower.ends_with(".tsv") || lower.ends_with(".tsv.gz") || lower.ends_with(".tsv.zst") {
+                if !options.iter().any(|(k, _)| k == "format.delimiter") {
+                    options.push(("format.delimiter".into(), Value::SingleQuotedString("\t".into())));
+                }
+                FileFormat::Csv
+            } else {
+                format_from_target(&target)?
+            }
+        }
     };
     if let Some(c) = compression {
         let name = match (format, c) {

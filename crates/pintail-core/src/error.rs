@@ -118,6 +118,16 @@ impl Error {
         e.with_hint("this is a bug in Pintail; please report it with the query above")
     }
 
+    /// The same error with every `from` in its message written as `to`
+    /// (an internal file name as the user wrote it, say).
+    #[must_use]
+    pub fn replace_in_message(mut self, from: &str, to: &str) -> Self {
+        if !from.is_empty() {
+            self.message = self.message.replace(from, to);
+        }
+        self
+    }
+
     /// The kind of error.
     pub fn kind(&self) -> ErrorKind {
         self.kind

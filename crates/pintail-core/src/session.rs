@@ -23,6 +23,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::FutureExt;
 
 use crate::error::{Error, ErrorKind, Result, from_datafusion};
@@ -202,13 +204,67 @@ impl Session {
             StatementKind::Set => self.run_set(s).await,
             StatementKind::Reset => self.run_reset(s).await,
             StatementKind::Show => self.run_show(s).await,
-            StatementKind::Other => self.run_text(s.text()).await,
+            StatementKind::Other => self.run_other(s).await,
         }
     }
 
     async fn run_text(&self, text: &str) -> Result<QueryResult> {
         let stmt = self.parse_one(text)?;
         self.run_df_statement(stmt, text).await
+    }
+
+    /// Runs a statement that may hold `(DESCRIBE ...)` or `(SUMMARIZE ...)`
+    /// as a subquery: those run first, their results are parked as tables,
+    /// and the statement is planned with their names in their place.
+    async fn run_other(&self, s: &Statement) -> Result<QueryResult> {
+        let tokens = s.tokens();
+        let mut text = s.text().to_string();
+        let mut parked = Vec::new();
+        // rewrite from the end so earlier byte ranges stay valid
+        let mut found = Vec::new();
+        for i in 0..tokens.len().saturating_sub(1) {
+            let is_meta = matches!(&tokens[i + 1].token, Token::Word(w)
+                if matches!(w.keyword, Keyword::DESCRIBE | Keyword::DESC) || w.value.eq_ignore_ascii_case("summarize"));
+            if tokens[i].token == Token::LParen && is_meta && i > 0 {
+                let mut depth = 0usize;
+                for (j, t) in tokens.iter().enumerate().skip(i) {
+                    match t.token {
+                        Token::LParen => depth += 1,
+                        Token::RParen => {
+                            depth -= 1;
+                            if depth == 0 {
+                                found.push((i, j));
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // only the outermost ones: inner ones run as part of them
+        let all = found.clone();
+        found.retain(|&(i, j)| !all.iter().any(|&(a, b)| a < i && j < b));
+        let outcome = async {
+            for &(i, j) in found.iter().rev() {
+                let inner_range = s.token_range(i + 1, j - 1);
+                let inner = s.text()[inner_range].to_string();
+                let result = Box::pin(self.sql(&inner)).await?;
+                let schema = result.schema();
+                let batches = result.collect().await?;
+                let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+                let name = format!("s{}", self.inner.next_scan.fetch_add(1, Ordering::Relaxed));
+                self.inner.scans.park(name.clone(), Arc::new(table));
+                parked.push(name.clone());
+                text.replace_range(s.token_range(i, j), &format!("{SCAN_CATALOG}.{SCAN_SCHEMA}.{name}"));
+            }
+            self.run_text(&text).await
+        }
+        .await;
+        for name in &parked {
+            self.inner.scans.release(name);
+        }
+        outcome
     }
 
     pub(crate) fn parse_one(&self, text: &str) -> Result<DFStatement> {

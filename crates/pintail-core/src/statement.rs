@@ -56,6 +56,14 @@ impl Statement {
         &self.tokens
     }
 
+    /// The byte range in [`Self::text`] of tokens `first..=last`.
+    pub(crate) fn token_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
+        let base = self.tokens[0].span.start;
+        let start = offset_in(&self.text, base, self.tokens[first].span.start);
+        let end = offset_in(&self.text, base, self.tokens[last].span.end);
+        start..end.max(start)
+    }
+
     /// The original text from token `i` to the end.
     pub(crate) fn text_from_token(&self, i: usize) -> &str {
         match self.tokens.get(i) {

@@ -109,19 +109,68 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
             format!("every file matching '{}' is empty", req.locations.join("', '")),
         ));
     } else {
-        let schema = format
-            .infer_schema(state, &store, &schema_files)
-            .await
-            .map_err(|e| from_datafusion(e, Some(format!("cannot read the schema of '{}'", schema_files[0].location))))?;
-        apply_types(state, schema, opts).await?
+        let schema = format.infer_schema(state, &store, &schema_files).await.map_err(|e| {
+            let shown = display_path(&req.locations[0], &schema_files[0]);
+            let e = from_datafusion(e, Some(format!("cannot read the schema of '{shown}'")));
+            e.replace_in_message(schema_files[0].location.as_ref(), &shown)
+        })?;
+        let schema = apply_types(state, schema, opts).await?;
+        if files.len() > 1 {
+            // a column can be missing from some files, so every column may be null
+            nullable(&schema)
+        } else {
+            schema
+        }
     };
     check_partition_names(&file_schema, &partitions)?;
 
-    let config = ListingTableConfig::new_with_multi_paths(urls.into_iter().map(|(_, u)| u).collect())
+    let paths: Vec<ListingTableUrl> = urls.into_iter().map(|(_, u)| u).collect();
+    match (&opts.csv.nullstr, detected.format) {
+        (Some(nullstr), FileFormat::Csv) => null_text_view(paths, listing, &file_schema, nullstr),
+        _ => {
+            let config = ListingTableConfig::new_with_multi_paths(paths)
+                .with_listing_options(listing)
+                .with_schema(file_schema);
+            Ok(Arc::new(ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?))
+        }
+    }
+}
+
+/// DataFusion's CSV reader honours `null_regex` only while inferring types,
+/// not while reading rows. So with `nullstr`, the files are read as text and
+/// each column becomes `CAST(nullif(col, nullstr) AS its type)` in a view.
+fn null_text_view(
+    paths: Vec<ListingTableUrl>,
+    listing: ListingOptions,
+    typed: &SchemaRef,
+    nullstr: &str,
+) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::catalog::view::ViewTable;
+    use datafusion::common::Column;
+    use datafusion::datasource::provider_as_source;
+    use datafusion::functions::expr_fn::nullif;
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
+
+    let text: Vec<Field> = typed.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect();
+    let partitions = listing.table_partition_cols.clone();
+    let config = ListingTableConfig::new_with_multi_paths(paths)
         .with_listing_options(listing)
-        .with_schema(file_schema);
+        .with_schema(Arc::new(Schema::new(text)));
     let table = ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?;
-    Ok(Arc::new(table))
+    let mut exprs: Vec<Expr> = typed
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = Expr::Column(Column::from_name(f.name()));
+            cast(nullif(c, lit(nullstr)), f.data_type().clone()).alias(f.name())
+        })
+        .collect();
+    exprs.extend(partitions.iter().map(|(name, _)| Expr::Column(Column::from_name(name))));
+    let plan = LogicalPlanBuilder::scan("csv", provider_as_source(Arc::new(table)), None)
+        .and_then(|b| b.project(exprs))
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(|e| from_datafusion(e, None))?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// A scan's format and how its files are named.
@@ -407,6 +456,11 @@ fn check_partition_names(schema: &Schema, partitions: &[(String, DataType)]) -> 
     Ok(())
 }
 
+fn nullable(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Applies `types = {'col': 'TYPE'}` to an inferred schema.
 async fn apply_types(state: &SessionState, schema: SchemaRef, opts: &ScanOptions) -> Result<SchemaRef> {
     if opts.csv.types.is_empty() {
@@ -570,6 +624,24 @@ fn table_url(state: &SessionState, stores: &Stores, location: &str, opts: &ScanO
     let table = glob_url.join(&root_path).map_err(|e| bad(&e))?;
     let everything = glob::Pattern::new("**").map_err(|e| bad(&e))?;
     ListingTableUrl::try_new(table, Some(everything)).map_err(|e| bad(&e))
+}
+
+/// How to show a listed file to the user: as a URL for URLs, else as a
+/// path relative to the current directory when it is below it.
+fn display_path(location: &str, meta: &ObjectMeta) -> String {
+    let path = meta.location.as_ref();
+    if is_url(location) {
+        let base = url::Url::parse(location).map(|u| u[..url::Position::BeforePath].to_string()).unwrap_or_default();
+        return format!("{base}/{path}");
+    }
+    let absolute = format!("/{path}");
+    match std::env::current_dir() {
+        Ok(cwd) => {
+            let cwd = format!("{}/", cwd.display());
+            absolute.strip_prefix(&cwd).map_or(absolute.clone(), str::to_string)
+        }
+        Err(_) => absolute,
+    }
 }
 
 /// Files that listing should skip: `_SUCCESS`, `.crc`, editor droppings.
