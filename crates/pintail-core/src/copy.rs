@@ -54,7 +54,7 @@ pub(crate) fn parse(s: &Statement) -> Result<Option<CopyToStatement>> {
         }
         if p.peek_token().token == Token::EOF {
             // no options: the format comes from the target's extension
-            return convert(source, target, Vec::new()).map(Some);
+            return convert(source, target, &[]).map(Some);
         }
         return Ok(None);
     }
@@ -89,7 +89,7 @@ pub(crate) fn parse(s: &Statement) -> Result<Option<CopyToStatement>> {
     if p.peek_token().token != Token::EOF {
         return Err(Error::new(ErrorKind::Syntax, format!("unexpected '{}' after COPY options", p.peek_token().token)));
     }
-    convert(source, target, items).map(Some)
+    convert(source, target, &items).map(Some)
 }
 
 fn text(name: &str, v: &CopyValue) -> Result<String> {
@@ -113,13 +113,14 @@ fn boolean(name: &str, v: &CopyValue) -> Result<bool> {
     }
 }
 
-fn convert(source: CopyToSource, target: String, items: Vec<(String, CopyValue)>) -> Result<CopyToStatement> {
+#[expect(clippy::too_many_lines, reason = "one arm per COPY option reads best as one match")]
+fn convert(source: CopyToSource, target: String, items: &[(String, CopyValue)]) -> Result<CopyToStatement> {
     let mut format: Option<FileFormat> = None;
     let mut partitioned_by = Vec::new();
     let mut options: Vec<(String, Value)> = Vec::new();
     let mut compression: Option<Compression> = None;
     let mut level: Option<String> = None;
-    for (name, value) in &items {
+    for (name, value) in items {
         match name.as_str() {
             "format" => {
                 let t = text(name, value)?;
@@ -166,25 +167,20 @@ fn convert(source: CopyToSource, target: String, items: Vec<(String, CopyValue)>
             }
         }
     }
-    let format = match format {
-        Some(f) => f,
-        None => {
-            let lower = target.to_ascii_lowercase();
-            if lower.ends_with(".tsv") || lower.ends_with(".tsv.gz") || lower.ends_with(".tsv.zst") {
-                if !options.iter().any(|(k, _)| k == "format.delimiter") {
-                    options.push(("format.delimiter".into(), Value::SingleQuotedString("\t".into())));
-                }
-                FileFormat::Csv
-            } else {
-                format_from_target(&target)?
-            }
+    let lower = target.to_ascii_lowercase();
+    let format = if let Some(f) = format {
+        f
+    } else if [".tsv", ".tsv.gz", ".tsv.zst"].iter().any(|ext| lower.ends_with(ext)) {
+        if !options.iter().any(|(k, _)| k == "format.delimiter") {
+            options.push(("format.delimiter".into(), Value::SingleQuotedString("\t".into())));
         }
+        FileFormat::Csv
+    } else {
+        format_from_target(&target)?
     };
     if let Some(c) = compression {
         let name = match (format, c) {
             (_, Compression::None) => "uncompressed",
-            (FileFormat::Parquet, Compression::Gzip) => "gzip",
-            (FileFormat::Parquet, Compression::Zstd) => "zstd",
             (FileFormat::Parquet, Compression::Bzip2 | Compression::Xz) => {
                 return Err(Error::option("compression", "parquet files cannot be compressed with bzip2 or xz")
                     .with_hint("use zstd, snappy, gzip, lz4 or brotli"));

@@ -53,11 +53,10 @@ impl ErrorKind {
     pub fn label(self) -> &'static str {
         match self {
             ErrorKind::Syntax => "syntax error",
-            ErrorKind::Plan => "error",
+            ErrorKind::Plan | ErrorKind::Execution => "error",
             ErrorKind::InvalidOption => "invalid option",
             ErrorKind::Io => "io error",
             ErrorKind::Data => "data error",
-            ErrorKind::Execution => "error",
             ErrorKind::OutOfMemory => "out of memory",
             ErrorKind::NotSupported => "not supported",
             ErrorKind::Cancelled => "cancelled",

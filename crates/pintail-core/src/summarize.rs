@@ -140,12 +140,12 @@ pub(crate) async fn run(session: &Session, s: &Statement) -> Result<QueryResult>
         Arc::new(StringArray::from_iter_values(columns.iter().map(|(n, _)| n.as_str()))),
         Arc::new(StringArray::from_iter_values(columns.iter().map(|(_, t)| sql_type_name(t)))),
     ];
-    let [mins, maxs, avgs, stds, q25, q50, q75] = <[Vec<Option<String>>; 7]>::try_from(text)
+    let [mins, maxs, means, stds, p25, p50, p75] = <[Vec<Option<String>>; 7]>::try_from(text)
         .map_err(|_| Error::internal("SUMMARIZE built the wrong number of columns", Some(s.text())))?;
     arrays.push(Arc::new(StringArray::from(mins)));
     arrays.push(Arc::new(StringArray::from(maxs)));
     arrays.push(Arc::new(Int64Array::from(unique)));
-    for v in [avgs, stds, q25, q50, q75] {
+    for v in [means, stds, p25, p50, p75] {
         arrays.push(Arc::new(StringArray::from(v)));
     }
     arrays.push(Arc::new(Int64Array::from(vec![total; n])));

@@ -6,6 +6,7 @@
 //! a result of any length costs only the first and last `max_rows / 2` rows.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use arrow::datatypes::SchemaRef;
@@ -278,9 +279,9 @@ impl Layout {
                 let inner = widths.iter().map(|w| w + 3).sum::<usize>() - 1;
                 let text = truncate(text, inner.saturating_sub(2).max(1));
                 let pad = inner.saturating_sub(text.width() + 2);
-                out += &format!("{v} {text}{} {v}\n", " ".repeat(pad), v = g.v);
                 let [l, _, r] = g.bottom;
-                out += &format!("{l}{}{r}\n", g.h.repeat(inner));
+                let _ = writeln!(out, "{v} {text}{} {v}", " ".repeat(pad), v = g.v);
+                let _ = writeln!(out, "{l}{}{r}", g.h.repeat(inner));
             }
         }
         out
@@ -317,7 +318,7 @@ fn group(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -339,7 +340,7 @@ mod tests {
             Field::new("name", DataType::Utf8, true),
         ]));
         let ids = Int64Array::from_iter_values(0..n);
-        let names = StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| format!("n{i}"))));
+        let names: StringArray = (0..n).map(|i| (i % 3 != 0).then(|| format!("n{i}"))).collect();
         RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(names)]).unwrap()
     }
 

@@ -145,12 +145,12 @@ pub fn renderer<'w>(
     match mode {
         OutputMode::Box => Box::new(boxed::BoxRenderer::new(schema, out, limits, BoxStyle::Unicode)),
         OutputMode::Table => Box::new(boxed::BoxRenderer::new(schema, out, limits, BoxStyle::Ascii)),
-        OutputMode::Csv => Box::new(text::DelimitedRenderer::new(schema, out, b',')),
-        OutputMode::Tsv => Box::new(text::DelimitedRenderer::new(schema, out, b'\t')),
+        OutputMode::Csv => Box::new(text::DelimitedRenderer::new(&schema, out, b',')),
+        OutputMode::Tsv => Box::new(text::DelimitedRenderer::new(&schema, out, b'\t')),
         OutputMode::Json => Box::new(text::JsonRenderer::new(out, false)),
         OutputMode::Jsonl => Box::new(text::JsonRenderer::new(out, true)),
-        OutputMode::Markdown => Box::new(text::MarkdownRenderer::new(schema, out)),
-        OutputMode::Line => Box::new(text::LineRenderer::new(schema, out)),
+        OutputMode::Markdown => Box::new(text::MarkdownRenderer::new(&schema, out)),
+        OutputMode::Line => Box::new(text::LineRenderer::new(&schema, out)),
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) struct DelimitedRenderer<'w> {
 }
 
 impl<'w> DelimitedRenderer<'w> {
-    pub(crate) fn new(schema: SchemaRef, out: Box<dyn Write + 'w>, delim: u8) -> Self {
+    pub(crate) fn new(schema: &SchemaRef, out: Box<dyn Write + 'w>, delim: u8) -> Self {
         let mut r = Self { out, delim };
         let header: Vec<String> = schema.fields().iter().map(|f| r.quote(f.name())).collect();
         // a write error here reappears on the first push
@@ -130,7 +130,7 @@ fn md_escape(s: &str) -> String {
 }
 
 impl<'w> MarkdownRenderer<'w> {
-    pub(crate) fn new(schema: SchemaRef, mut out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn new(schema: &SchemaRef, mut out: Box<dyn Write + 'w>) -> Self {
         let names: Vec<String> = schema.fields().iter().map(|f| md_escape(f.name())).collect();
         let rules: Vec<&str> = schema
             .fields()
@@ -170,7 +170,7 @@ pub(crate) struct LineRenderer<'w> {
 }
 
 impl<'w> LineRenderer<'w> {
-    pub(crate) fn new(schema: SchemaRef, out: Box<dyn Write + 'w>) -> Self {
+    pub(crate) fn new(schema: &SchemaRef, out: Box<dyn Write + 'w>) -> Self {
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let width = names.iter().map(|n| n.width()).max().unwrap_or(0);
         Self { out, names, width, rows: 0 }

@@ -7,6 +7,8 @@
 //! (`tests/slt.rs`) finds the files and offers `--complete` to rewrite
 //! expectations.
 
+pub mod http;
+
 use async_trait::async_trait;
 use futures::StreamExt;
 use pintail_core::datafusion::arrow::datatypes::DataType;
@@ -93,7 +95,7 @@ impl sqllogictest::AsyncDB for PintailDb {
 
     async fn shutdown(&mut self) {}
 
-    fn engine_name(&self) -> &str {
+    fn engine_name(&self) -> &'static str {
         "pintail"
     }
 }

@@ -36,6 +36,19 @@ fn main() -> ExitCode {
         }
     };
     files.sort();
+    // http.slt reads the repository's files through this server
+    let server = match pintail_sqllogictest::http::serve(root.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot start the test HTTP server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // SAFETY of set_var: no other thread reads the environment yet
+    #[expect(unsafe_code, reason = "set once before any thread that reads the environment starts")]
+    unsafe {
+        std::env::set_var("PINTAIL_TEST_HTTP", &server.url);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -64,6 +77,11 @@ fn main() -> ExitCode {
                 println!("FAILED  {}\n{e}\n", file.display());
             }
         }
+    }
+    let http_files = files.iter().any(|f| f.ends_with("http.slt"));
+    if http_files && server.range_requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        println!("FAILED  http.slt read Parquet over HTTP without a single range request");
+        failed += 1;
     }
     println!("{} files, {} failed", files.len(), failed);
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }

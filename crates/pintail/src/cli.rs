@@ -20,7 +20,7 @@ use clap_complete::Shell;
 #[command(name = "pintail", version, about, long_about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Database to open. Reserved: databases arrive in a later release, so
-    /// for now giving one is an error and the session is in memory.
+    /// for now only `:memory:` (the default) is accepted.
     #[arg(value_name = "DB")]
     pub database: Option<PathBuf>,
 

@@ -88,7 +88,7 @@ fn settings_from(cli: &Cli) -> Result<Settings, pintail_core::Error> {
 
 async fn run(cli: Cli) -> ExitCode {
     let color = color_stderr();
-    if let Some(db) = &cli.database {
+    if let Some(db) = cli.database.as_ref().filter(|d| d.as_os_str() != ":memory:") {
         eprintln!(
             "{}: opening a database ('{}') is not supported yet; Pintail sessions are in memory for now",
             repl::error_style(color).paint("error"),

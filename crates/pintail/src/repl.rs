@@ -52,8 +52,8 @@ pub async fn run(shell: &mut Shell, color: bool) -> Result<(), ShellError> {
                     Err(e) => crate::report(&e, color),
                 }
             }
-            Signal::CtrlC => {}
             Signal::CtrlD => break,
+            // Ctrl-C at the prompt clears the line; the shell stays
             _ => {}
         }
     }
@@ -234,7 +234,7 @@ fn complete_path(typed: &str, quote: usize, pos: usize) -> Vec<Suggestion> {
         None => ("", typed),
     };
     let expanded = match dir.strip_prefix("~/") {
-        Some(rest) => std::env::var("HOME").map(|h| format!("{h}/{rest}")).unwrap_or_else(|_| dir.to_string()),
+        Some(rest) => std::env::var("HOME").map_or_else(|_| dir.to_string(), |h| format!("{h}/{rest}")),
         None => dir.to_string(),
     };
     let read_from = if expanded.is_empty() { ".".to_string() } else { expanded };

@@ -308,6 +308,7 @@ async fn stream_into(mut result: QueryResult, mut r: Box<dyn pintail_format::Ren
     Ok(())
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "used as map_err(parquet_error)")]
 fn parquet_error(e: pintail_core::datafusion::parquet::errors::ParquetError) -> ShellError {
     ShellError::Io(io::Error::other(e.to_string()))
 }

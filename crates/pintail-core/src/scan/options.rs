@@ -167,7 +167,9 @@ pub struct ScanRequest {
     pub default_alias: String,
 }
 
-/// The table functions that read files, and the format each implies.
+/// The table functions that read files, and the format each implies:
+/// `None` for other functions, `Some(None)` when file names decide.
+#[expect(clippy::option_option, reason = "the two levels mean different things, documented above")]
 pub(crate) fn table_function_format(name: &str) -> Option<Option<FileFormat>> {
     Some(match name.to_ascii_lowercase().as_str() {
         "read_parquet" | "parquet_scan" => Some(FileFormat::Parquet),

@@ -125,15 +125,13 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
     check_partition_names(&file_schema, &partitions)?;
 
     let paths: Vec<ListingTableUrl> = urls.into_iter().map(|(_, u)| u).collect();
-    match (&opts.csv.nullstr, detected.format) {
-        (Some(nullstr), FileFormat::Csv) => null_text_view(paths, listing, &file_schema, nullstr),
-        _ => {
-            let config = ListingTableConfig::new_with_multi_paths(paths)
-                .with_listing_options(listing)
-                .with_schema(file_schema);
-            Ok(Arc::new(ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?))
-        }
+    if let (Some(nullstr), FileFormat::Csv) = (&opts.csv.nullstr, detected.format) {
+        return null_text_view(paths, listing, &file_schema, nullstr);
     }
+    let config = ListingTableConfig::new_with_multi_paths(paths)
+        .with_listing_options(listing)
+        .with_schema(file_schema);
+    Ok(Arc::new(ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?))
 }
 
 /// DataFusion's CSV reader honours `null_regex` only while inferring types,
@@ -211,10 +209,13 @@ fn detect_name(name: &str) -> (Option<FileFormat>, Compression, String, bool) {
     (format, compression, format!(".{ext}{comp_ext}"), matches!(ext, "tsv" | "tab"))
 }
 
+/// What a file name says: format name, compression, extension, tab-separated.
+type NameKey = (String, u8, String, bool);
+
 fn detect_files(files: &[&ObjectMeta], opts: &ScanOptions, locations: &[String]) -> Result<Detected> {
     let what = locations.join("', '");
-    // (format, compression, extension, tsv) -> how many files
-    let mut seen: BTreeMap<(String, u8, String, bool), (Option<FileFormat>, Compression, usize)> = BTreeMap::new();
+    // (format, compression, extension, tsv) -> (format, compression, how many files)
+    let mut seen: BTreeMap<NameKey, (Option<FileFormat>, Compression, usize)> = BTreeMap::new();
     for f in files {
         let (format, compression, ext, tsv) = detect_name(f.location.as_ref());
         let format_key = format.map_or("", FileFormat::name).to_string();
@@ -278,7 +279,7 @@ fn csv_format(state: &SessionState, opts: &ScanOptions, detected: &Detected) -> 
     o.quote = c.quote.unwrap_or(b'"');
     o.escape = c.escape;
     o.comment = c.comment;
-    o.null_value = c.nullstr.clone();
+    o.null_value.clone_from(&c.nullstr);
     if let Some(nullstr) = &c.nullstr {
         // DataFusion reads nulls by regex; match the text exactly
         o.null_regex = Some(format!("^{}$", regex_escape(nullstr)));
@@ -302,6 +303,7 @@ fn regex_escape(s: &str) -> String {
 }
 
 #[cfg(feature = "native")]
+#[expect(clippy::unnecessary_wraps, reason = "the build without native features returns an error here")]
 fn parquet_format(state: &SessionState) -> Result<Arc<dyn DFFileFormat>> {
     use datafusion::datasource::file_format::parquet::ParquetFormat;
     Ok(Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone())))
@@ -313,6 +315,7 @@ fn parquet_format(_state: &SessionState) -> Result<Arc<dyn DFFileFormat>> {
 }
 
 #[cfg(feature = "native")]
+#[expect(clippy::unnecessary_wraps, reason = "the build without native features returns an error here")]
 fn avro_format() -> Result<Arc<dyn DFFileFormat>> {
     use datafusion::datasource::file_format::avro::AvroFormat;
     Ok(Arc::new(AvroFormat))
@@ -653,10 +656,10 @@ pub(crate) fn is_hidden(meta: &ObjectMeta) -> bool {
 
 fn no_files(pattern: &str) -> Error {
     let mut e = Error::io(format!("no files match '{pattern}'"));
-    if !pattern.contains("://") {
-        if let Ok(cwd) = std::env::current_dir() {
-            e = e.with_hint(format!("relative paths start at the current directory, {}", cwd.display()));
-        }
+    if !pattern.contains("://")
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        e = e.with_hint(format!("relative paths start at the current directory, {}", cwd.display()));
     }
     e
 }
