@@ -12,6 +12,7 @@ use std::fmt;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
+#[cfg(feature = "native")]
 use datafusion::parquet::errors::ParquetError;
 
 /// What went wrong, in the categories fronts act on.
@@ -191,6 +192,7 @@ pub(crate) fn from_datafusion(e: DataFusionError, context: Option<String>) -> Er
             }
         }
         DataFusionError::ArrowError(a, _) => from_arrow(*a),
+        #[cfg(feature = "native")]
         DataFusionError::ParquetError(p) => from_parquet(*p),
         DataFusionError::ObjectStore(o) => from_object_store(*o),
         DataFusionError::IoError(io) => Error::io(io.to_string()),
@@ -226,7 +228,9 @@ fn shared_message(e: &DataFusionError) -> Error {
     // taken apart; keep its text and best-guess the kind from the root
     let kind = match e.find_root() {
         DataFusionError::ResourcesExhausted(_) => ErrorKind::OutOfMemory,
-        DataFusionError::ArrowError(..) | DataFusionError::ParquetError(_) => ErrorKind::Data,
+        DataFusionError::ArrowError(..) => ErrorKind::Data,
+        #[cfg(feature = "native")]
+        DataFusionError::ParquetError(_) => ErrorKind::Data,
         DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::Io,
         DataFusionError::Internal(_) => ErrorKind::Internal,
         _ => ErrorKind::Execution,
@@ -251,6 +255,7 @@ fn from_external(ext: Box<dyn std::error::Error + Send + Sync>) -> Error {
         Ok(o) => return from_object_store(*o),
         Err(ext) => ext,
     };
+    #[cfg(feature = "native")]
     let ext = match ext.downcast::<ParquetError>() {
         Ok(p) => return from_parquet(*p),
         Err(ext) => ext,
@@ -277,6 +282,7 @@ fn from_arrow(e: ArrowError) -> Error {
     }
 }
 
+#[cfg(feature = "native")]
 fn from_parquet(e: ParquetError) -> Error {
     match e {
         ParquetError::External(ext) => from_external(ext),

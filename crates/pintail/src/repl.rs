@@ -80,7 +80,8 @@ fn editor(names: Arc<RwLock<Vec<String>>>, color: bool) -> Reedline {
         .with_completer(Box::new(SqlCompleter { names }))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
         .with_edit_mode(Box::new(Emacs::new(keybindings)))
-        .with_quick_completions(false)
+        // a single match is inserted at once, as in bash
+        .with_quick_completions(true)
         .with_partial_completions(true)
         .with_ansi_colors(color);
     if let Some(path) = history_path()

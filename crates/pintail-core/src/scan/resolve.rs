@@ -568,6 +568,12 @@ fn folder_url(base: &str) -> Result<url::Url> {
     if is_url(base) {
         return url::Url::parse(base).map_err(|e| bad(&e));
     }
+    local_folder_url(base)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn local_folder_url(base: &str) -> Result<url::Url> {
+    let bad = |e: &dyn std::fmt::Display| Error::io(format!("cannot use '{base}' as a folder: {e}"));
     let path = std::path::Path::new(base);
     let absolute = if path.is_absolute() {
         path.to_path_buf()
@@ -577,6 +583,12 @@ fn folder_url(base: &str) -> Result<url::Url> {
     let url = url::Url::from_directory_path(&absolute).map_err(|()| bad(&"not an absolute path"))?;
     // parse again so `..` and `.` segments are resolved
     url::Url::parse(url.as_str()).map_err(|e| bad(&e))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn local_folder_url(base: &str) -> Result<url::Url> {
+    Err(Error::io(format!("'{base}' is a local path, and this build has no file system"))
+        .with_hint("use a URL, or a table registered by the host page"))
 }
 
 /// A location as a DataFusion listing URL. Globs go through a [`GlobStore`]
