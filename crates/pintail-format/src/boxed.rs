@@ -230,7 +230,15 @@ impl Layout {
     }
 
     fn draw(&self, g: &Glyphs) -> String {
-        let widths = self.splice(self.widths.clone(), g.more.width());
+        let mut widths = self.splice(self.widths.clone(), g.more.width());
+        // a narrow table widens its last column so the footer fits
+        if let (Some(text), Some(last)) = (&self.footer, widths.len().checked_sub(1)) {
+            let inner = widths.iter().map(|w| w + 3).sum::<usize>() - 1;
+            let need = text.width() + 2;
+            if need > inner {
+                widths[last] += need - inner;
+            }
+        }
         let border = |[l, m, r]: [&str; 3]| -> String {
             let segs: Vec<String> = widths.iter().map(|w| g.h.repeat(w + 2)).collect();
             format!("{l}{}{r}\n", segs.join(m))
