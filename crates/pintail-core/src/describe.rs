@@ -9,18 +9,13 @@ use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use pintail_format::types::sql_type_name;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::result::QueryResult;
 use crate::session::Session;
 use crate::statement::Statement;
 
 pub(crate) async fn run(session: &Session, s: &Statement) -> Result<QueryResult> {
-    let target = s.text_from_token(1);
-    if target.is_empty() {
-        return Err(Error::new(ErrorKind::Syntax, "DESCRIBE needs a table, a query or a file")
-            .with_hint("DESCRIBE my_table, DESCRIBE SELECT ..., or DESCRIBE 'data/file.parquet'"));
-    }
-    let plan = session.plan_relation(target).await?;
+    let plan = session.plan_target(s, "DESCRIBE").await?;
     let fields = plan.schema().fields();
     let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
     let types: Vec<String> = fields.iter().map(|f| sql_type_name(f.data_type())).collect();

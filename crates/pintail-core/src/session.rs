@@ -303,6 +303,17 @@ impl Session {
         planned
     }
 
+    /// Plans what follows a statement's first word (`DESCRIBE x`,
+    /// `SUMMARIZE x`): a table, a query or a quoted file.
+    pub(crate) async fn plan_target(&self, s: &Statement, verb: &str) -> Result<LogicalPlan> {
+        let target = s.text_from_token(1);
+        if target.is_empty() {
+            return Err(Error::new(ErrorKind::Syntax, format!("{verb} needs a table, a query or a file"))
+                .with_hint(format!("{verb} my_table, {verb} SELECT ..., or {verb} 'data/file.parquet'")));
+        }
+        self.plan_relation(target).await
+    }
+
     /// Plans the text of a query (or a table or file name) as a `SELECT`.
     pub(crate) async fn plan_relation(&self, text: &str) -> Result<LogicalPlan> {
         let trimmed = text.trim();

@@ -19,7 +19,7 @@ use datafusion::logical_expr::{Expr, cast as cast_expr, lit};
 use pintail_format::format_cell;
 use pintail_format::types::sql_type_name;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::result::QueryResult;
 use crate::session::Session;
 use crate::statement::Statement;
@@ -74,12 +74,7 @@ fn column_stats(i: usize, c: Expr, t: &DataType) -> Vec<(Stat, Expr)> {
 }
 
 pub(crate) async fn run(session: &Session, s: &Statement) -> Result<QueryResult> {
-    let target = s.text_from_token(1);
-    if target.is_empty() {
-        return Err(Error::new(ErrorKind::Syntax, "SUMMARIZE needs a table, a query or a file")
-            .with_hint("SUMMARIZE my_table, SUMMARIZE SELECT ..., or SUMMARIZE 'data/file.parquet'"));
-    }
-    let plan = session.plan_relation(target).await?;
+    let plan = session.plan_target(s, "SUMMARIZE").await?;
     let df = session.context().execute_logical_plan(plan).await?;
     let input = df.schema().clone();
     let columns: Vec<(String, DataType)> =

@@ -8,6 +8,7 @@
 //! expectations.
 
 pub mod http;
+pub mod s3;
 
 use async_trait::async_trait;
 use futures::StreamExt;

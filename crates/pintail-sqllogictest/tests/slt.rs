@@ -44,10 +44,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // SAFETY of set_var: no other thread reads the environment yet
-    #[expect(unsafe_code, reason = "set once before any thread that reads the environment starts")]
+    // s3.slt talks to moto, if it can be started
+    let s3 = match pintail_sqllogictest::s3::start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let require_s3 = std::env::var("PINTAIL_REQUIRE_S3").is_ok_and(|v| v == "1");
+    if s3.is_none() {
+        if require_s3 {
+            eprintln!("moto_server not found, and PINTAIL_REQUIRE_S3=1: install moto[server] (scripts/test does)");
+            return ExitCode::FAILURE;
+        }
+        files.retain(|f| !f.ends_with("s3.slt"));
+        println!("skipped tests/slt/s3.slt: moto_server not found (scripts/test installs it)");
+    }
+    #[expect(unsafe_code, reason = "the environment is set once, before any other thread starts")]
+    // SAFETY: no other thread exists yet that could read the environment
     unsafe {
         std::env::set_var("PINTAIL_TEST_HTTP", &server.url);
+        if let Some(s3) = &s3 {
+            std::env::set_var("PINTAIL_TEST_S3", &s3.endpoint);
+            std::env::set_var("AWS_ENDPOINT_URL", &s3.endpoint);
+            std::env::set_var("AWS_ACCESS_KEY_ID", "pintail");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "pintail-secret");
+            std::env::set_var("AWS_REGION", "us-east-1");
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
