@@ -48,6 +48,13 @@ class Repl:
     def line(self, text: str) -> None:
         self.child.send(text + "\r")
 
+    def run(self, sql: str, result: str) -> str:
+        """Enters `sql`, waits for `result` (a regex) and the next prompt."""
+        self.line(sql)
+        out = self.expect(result)
+        self.prompt()
+        return out
+
     def close(self) -> int:
         self.child.sendcontrol("d")
         self.child.expect(pexpect.EOF)

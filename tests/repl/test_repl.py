@@ -18,23 +18,17 @@ def test_multi_line_statement_runs_at_semicolon(repl: Repl) -> None:
 def test_dot_commands(repl: Repl) -> None:
     repl.line("CREATE TABLE cars AS SELECT * FROM 'examples/data/cars.parquet';")
     repl.prompt()
-    repl.line(".tables")
-    repl.expect(r"\bcars\b")
-    repl.prompt()
+    repl.run(".tables", r"\bcars\b")
     repl.line(".mode csv")
     repl.prompt()
-    repl.line("SELECT count(*) AS n FROM cars;")
-    repl.expect(r"n\r\n406")
-    repl.prompt()
+    repl.run("SELECT count(*) AS n FROM cars;", r"n\r\n406")
     assert repl.close() == 0
 
 
 def test_history_persists_and_up_arrow_recalls(history) -> None:
     first = Repl(history)
     first.prompt()
-    first.line("SELECT 'from the first session' AS s;")
-    first.expect("from the first session")
-    first.prompt()
+    first.run("SELECT 'from the first session' AS s;", "from the first session")
     assert first.close() == 0
     assert "from the first session" in history.read_text()
 
@@ -51,12 +45,8 @@ def test_history_persists_and_up_arrow_recalls(history) -> None:
 def test_ctrl_r_searches_history(history) -> None:
     first = Repl(history)
     first.prompt()
-    first.line("SELECT 7 * 6 AS needle;")
-    first.expect(r"│\s+42 │")
-    first.prompt()
-    first.line("SELECT 1 AS other;")
-    first.expect(r"│\s+1 │")
-    first.prompt()
+    first.run("SELECT 7 * 6 AS needle;", r"│\s+42 │")
+    first.run("SELECT 1 AS other;", r"│\s+1 │")
     first.child.sendcontrol("r")
     first.child.send("needle")
     first.expect("reverse-search")

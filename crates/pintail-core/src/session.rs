@@ -268,7 +268,9 @@ impl Session {
     }
 
     pub(crate) fn parse_one(&self, text: &str) -> Result<DFStatement> {
-        let state = self.inner.ctx.state();
+        // parsing needs no snapshot of the state: borrow it briefly
+        let state_ref = self.inner.ctx.state_ref();
+        let state = state_ref.read();
         let dialect = state.config().options().sql_parser.dialect;
         state.sql_to_statement(text, &dialect).map_err(Error::from)
     }

@@ -143,19 +143,16 @@ fn classify(tokens: &[TokenWithSpan]) -> StatementKind {
 }
 
 /// Maps the tokenizer's (line, column) locations to byte offsets.
-struct LineIndex {
+struct LineIndex<'a> {
     starts: Vec<usize>,
-    text: String,
+    text: &'a str,
 }
 
-impl LineIndex {
-    fn new(text: &str) -> Self {
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self {
-            starts,
-            text: text.to_string(),
-        }
+        Self { starts, text }
     }
 
     fn offset(&self, loc: Location) -> usize {

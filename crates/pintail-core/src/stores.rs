@@ -38,11 +38,6 @@ impl Stores {
         Ok(())
     }
 
-    /// Registers `store` for `url`'s scheme and host.
-    pub(crate) fn register_store_for(&self, url: &Url, store: Arc<dyn ObjectStore>) {
-        self.insert(url, store);
-    }
-
     fn insert(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         match self.stores.write() {
             Ok(mut map) => map.insert(key(url), store),

@@ -20,6 +20,7 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionState;
+use datafusion::execution::object_store::ObjectStoreRegistry as _;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -630,7 +631,7 @@ fn table_url(state: &SessionState, stores: &Stores, location: &str, opts: &ScanO
         format!("g{:016x}", h.finish())
     };
     let glob_url = url::Url::parse(&format!("pintail-glob://{store_key}/")).map_err(|e| bad(&e))?;
-    stores.register_store_for(&glob_url, Arc::new(glob_store::GlobStore::new(inner, pattern)));
+    stores.register_store(&glob_url, Arc::new(glob_store::GlobStore::new(inner, pattern)));
     let mut root_path = String::new();
     for seg in root {
         root_path.push_str(seg);
@@ -668,7 +669,7 @@ pub(crate) fn is_hidden(meta: &ObjectMeta) -> bool {
 
 fn no_files(pattern: &str) -> Error {
     let mut e = Error::io(format!("no files match '{pattern}'"));
-    if !pattern.contains("://")
+    if !is_url(pattern)
         && let Ok(cwd) = std::env::current_dir()
     {
         e = e.with_hint(format!("relative paths start at the current directory, {}", cwd.display()));
