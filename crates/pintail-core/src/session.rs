@@ -19,6 +19,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
@@ -82,13 +83,23 @@ impl Session {
             .with_target_partitions(settings.threads)
             .set_bool("datafusion.catalog.has_header", true);
         let stores = Arc::new(Stores::default());
-        let runtime = runtime_builder(&settings, RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _))
+        // DataFusion caches directory listings forever, keyed by path without
+        // the store, so a new file in a folder went unseen and two globs over
+        // one folder read each other's files; files are listed on every scan
+        // instead, as DuckDB does. (Parquet footers and statistics stay
+        // cached: those caches check each file's size and modification time.)
+        let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+        let builder = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&stores) as _)
+            .with_cache_manager(caches);
+        let runtime = runtime_builder(&settings, builder)
             .build_arc()
             .map_err(|e| from_datafusion(e, Some("cannot set up the session".into())))?;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(scan::FileNameToScan))
             .build();
         let ctx = SessionContext::new_with_state(state);
 

@@ -8,9 +8,12 @@
 //! (`resolve`) and parks the provider in [`ScanSchema`] while DataFusion plans
 //! the statement. The plan keeps the provider; the parking spot is cleared.
 
-mod glob_store;
+mod file_name_rule;
+mod location;
 mod options;
 mod resolve;
+mod scan_store;
+mod table;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -24,6 +27,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 pub use options::{Compression, CsvOptions, FileFormat, ScanOptions, ScanRequest, StoreOptions};
+pub(crate) use file_name_rule::FileNameToScan;
 pub(crate) use resolve::resolve;
 
 use crate::error::{Error, Result};
@@ -123,7 +127,7 @@ impl Collector<'_> {
         Ok(is_path.then(|| ScanRequest {
             locations: vec![ident.value.clone()],
             options: ScanOptions::default(),
-            default_alias: resolve::alias_for(&ident.value),
+            default_alias: location::alias_for(&ident.value),
         }))
     }
 }

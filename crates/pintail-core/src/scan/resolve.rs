@@ -18,13 +18,13 @@ use datafusion::datasource::file_format::arrow::ArrowFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::context::SessionState;
-use datafusion::execution::object_store::ObjectStoreRegistry as _;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::glob_store;
+use super::location::{self, ScanUrl};
+use super::table;
 use super::options::{Compression, FileFormat, ScanOptions, ScanRequest};
 use crate::error::{Error, Result, from_datafusion};
 use crate::stores::Stores;
@@ -37,8 +37,8 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
     let opts = &req.options;
     let mut urls = Vec::new();
     for location in &req.locations {
-        for pattern in expand_braces(location)? {
-            let url = table_url(state, stores, &pattern, opts)?;
+        for pattern in location::expand_braces(location)? {
+            let url = location::table_url(state, stores, &pattern, opts)?;
             urls.push((pattern, url));
         }
     }
@@ -47,8 +47,9 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
     // all come from the file names and the first file.
     let mut files: Vec<(usize, ObjectMeta)> = Vec::new();
     for (i, (pattern, url)) in urls.iter().enumerate() {
-        let store = state.runtime_env().object_store(url).map_err(|e| from_datafusion(e, None))?;
+        let store = state.runtime_env().object_store(&url.url).map_err(|e| from_datafusion(e, None))?;
         let listed: Vec<ObjectMeta> = url
+            .url
             .list_all_files(state, store.as_ref(), "")
             .await
             .map_err(|e| from_datafusion(e, Some(format!("cannot list '{pattern}'"))))?
@@ -56,18 +57,19 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
             .await
             .map_err(|e| from_datafusion(e, Some(format!("cannot list '{pattern}'"))))?;
         let before = files.len();
-        files.extend(listed.into_iter().filter(|m| !is_hidden(m)).map(|m| (i, m)));
+        files.extend(listed.into_iter().filter(|m| !location::is_hidden(m)).map(|m| (i, m)));
         if files.len() == before {
-            return Err(no_files(pattern));
+            return Err(location::no_files(pattern));
         }
     }
     files.sort_by(|a, b| a.1.location.cmp(&b.1.location));
 
     let detected = detect_files(&files.iter().map(|(_, m)| m).collect::<Vec<_>>(), opts, &req.locations)?;
-    let store = state.runtime_env().object_store(&urls[files[0].0].1).map_err(|e| from_datafusion(e, None))?;
+    check_skip(opts, &detected, &req.locations)?;
+    let store = state.runtime_env().object_store(&urls[files[0].0].1.url).map_err(|e| from_datafusion(e, None))?;
 
     let format: Arc<dyn DFFileFormat> = match detected.format {
-        FileFormat::Csv => Arc::new(csv_format(state, opts, &detected)?),
+        FileFormat::Csv => Arc::new(csv_format(state, opts, &detected)),
         FileFormat::Json => {
             let newline = match opts.newline_delimited {
                 Some(b) => b,
@@ -93,11 +95,9 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
         .with_table_partition_cols(partitions.clone());
 
     // Schema: the first file's (DuckDB's default), or all files merged.
-    let schema_files: Vec<ObjectMeta> = if opts.union_by_name {
-        files.iter().map(|(_, m)| m.clone()).filter(|m| m.size > 0).collect()
-    } else {
-        files.iter().map(|(_, m)| m.clone()).filter(|m| m.size > 0).take(1).collect()
-    };
+    let non_empty = files.iter().filter(|(_, m)| m.size > 0);
+    let schema_files: Vec<&(usize, ObjectMeta)> =
+        if opts.union_by_name { non_empty.collect() } else { non_empty.take(1).collect() };
     let file_schema = if let (FileFormat::Csv, Some(columns)) = (detected.format, &opts.csv.columns) {
         let mut fields = Vec::new();
         for (name, ty) in columns {
@@ -110,10 +110,12 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
             format!("every file matching '{}' is empty", req.locations.join("', '")),
         ));
     } else {
-        let schema = format.infer_schema(state, &store, &schema_files).await.map_err(|e| {
-            let shown = display_path(&req.locations[0], &schema_files[0]);
+        let metas: Vec<ObjectMeta> = schema_files.iter().map(|(_, m)| m.clone()).collect();
+        let schema = format.infer_schema(state, &store, &metas).await.map_err(|e| {
+            let (i, first) = schema_files[0];
+            let shown = urls[*i].1.shown.path(first.location.as_ref());
             let e = from_datafusion(e, Some(format!("cannot read the schema of '{shown}'")));
-            e.replace_in_message(schema_files[0].location.as_ref(), &shown)
+            e.replace_in_message(first.location.as_ref(), &shown)
         })?;
         let schema = apply_types(state, schema, opts).await?;
         if files.len() > 1 {
@@ -125,51 +127,32 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
     };
     check_partition_names(&file_schema, &partitions)?;
 
-    let paths: Vec<ListingTableUrl> = urls.into_iter().map(|(_, u)| u).collect();
-    if let (Some(nullstr), FileFormat::Csv) = (&opts.csv.nullstr, detected.format) {
-        return null_text_view(paths, listing, &file_schema, nullstr);
-    }
-    let config = ListingTableConfig::new_with_multi_paths(paths)
-        .with_listing_options(listing)
-        .with_schema(file_schema);
-    Ok(Arc::new(ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?))
+    let parts = table::TableParts {
+        listing,
+        file_schema,
+        nullstr: opts.csv.nullstr.clone().filter(|_| detected.format == FileFormat::Csv),
+        filename: opts.filename.clone(),
+    };
+    table::build(urls.into_iter().map(|(_, u)| u).collect(), &parts)
 }
 
-/// DataFusion's CSV reader honours `null_regex` only while inferring types,
-/// not while reading rows. So with `nullstr`, the files are read as text and
-/// each column becomes `CAST(nullif(col, nullstr) AS its type)` in a view.
-fn null_text_view(
-    paths: Vec<ListingTableUrl>,
-    listing: ListingOptions,
-    typed: &SchemaRef,
-    nullstr: &str,
-) -> Result<Arc<dyn TableProvider>> {
-    use datafusion::catalog::view::ViewTable;
-    use datafusion::common::Column;
-    use datafusion::datasource::provider_as_source;
-    use datafusion::functions::expr_fn::nullif;
-    use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
-
-    let text: Vec<Field> = typed.fields().iter().map(|f| Field::new(f.name(), DataType::Utf8, true)).collect();
-    let partitions = listing.table_partition_cols.clone();
-    let config = ListingTableConfig::new_with_multi_paths(paths)
-        .with_listing_options(listing)
-        .with_schema(Arc::new(Schema::new(text)));
-    let table = ListingTable::try_new(config).map_err(|e| from_datafusion(e, None))?;
-    let mut exprs: Vec<Expr> = typed
-        .fields()
-        .iter()
-        .map(|f| {
-            let c = Expr::Column(Column::from_name(f.name()));
-            cast(nullif(c, lit(nullstr)), f.data_type().clone()).alias(f.name())
-        })
-        .collect();
-    exprs.extend(partitions.iter().map(|(name, _)| Expr::Column(Column::from_name(name))));
-    let plan = LogicalPlanBuilder::scan("csv", provider_as_source(Arc::new(table)), None)
-        .and_then(|b| b.project(exprs))
-        .and_then(LogicalPlanBuilder::build)
-        .map_err(|e| from_datafusion(e, None))?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+/// `skip` cuts lines from the bytes as stored: CSV only, uncompressed only.
+fn check_skip(opts: &ScanOptions, detected: &Detected, locations: &[String]) -> Result<()> {
+    if opts.csv.skip == 0 {
+        return Ok(());
+    }
+    let what = locations.join("', '");
+    if detected.format != FileFormat::Csv {
+        return Err(Error::option("skip", format!("'{what}' is read as {}, and skip is for CSV files", detected.format.name())));
+    }
+    if detected.compression != Compression::None {
+        return Err(Error::new(
+            crate::ErrorKind::NotSupported,
+            format!("skip cannot be used on compressed files yet ('{what}')"),
+        )
+        .with_hint("decompress the files first, or use comment = '#' if the leading lines are comments"));
+    }
+    Ok(())
 }
 
 /// A scan's format and how its files are named.
@@ -268,11 +251,7 @@ fn compression_type(c: Compression) -> FileCompressionType {
     }
 }
 
-fn csv_format(state: &SessionState, opts: &ScanOptions, detected: &Detected) -> Result<CsvFormat> {
-    if opts.csv.skip > 0 {
-        return Err(Error::new(crate::ErrorKind::NotSupported, "read_csv option 'skip' is not supported yet")
-            .with_hint("remove the leading lines, or use comment = '#' if they are comments"));
-    }
+fn csv_format(state: &SessionState, opts: &ScanOptions, detected: &Detected) -> CsvFormat {
     let c = &opts.csv;
     let mut o = state.table_options().csv.clone();
     o.has_header = Some(c.header.unwrap_or(true));
@@ -287,9 +266,9 @@ fn csv_format(state: &SessionState, opts: &ScanOptions, detected: &Detected) -> 
     }
     o.newlines_in_values = c.newlines_in_values;
     o.schema_infer_max_rec = Some(c.sample_size.unwrap_or(DEFAULT_CSV_SAMPLE_ROWS));
-    Ok(CsvFormat::default()
+    CsvFormat::default()
         .with_options(o)
-        .with_file_compression_type(compression_type(detected.compression)))
+        .with_file_compression_type(compression_type(detected.compression))
 }
 
 fn regex_escape(s: &str) -> String {
@@ -344,7 +323,7 @@ async fn starts_with_bracket(store: &dyn ObjectStore, file: &ObjectMeta, compres
 
 /// The partition columns of hive-style paths (`year=2024/month=1/x.parquet`).
 fn hive_partitions(
-    urls: &[(String, ListingTableUrl)],
+    urls: &[(String, ScanUrl)],
     files: &[(usize, ObjectMeta)],
     opts: &ScanOptions,
 ) -> Result<Vec<(String, DataType)>> {
@@ -354,7 +333,7 @@ fn hive_partitions(
     let mut keys: Option<Vec<String>> = None;
     let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, meta) in files {
-        let url = &urls[*i].1;
+        let url = &urls[*i].1.url;
         let Some(segments) = url.strip_prefix(&meta.location) else {
             continue;
         };
@@ -507,195 +486,9 @@ pub(crate) async fn parse_type(state: &SessionState, option: &str, text: &str) -
     Ok(plan.schema().field(0).data_type().clone())
 }
 
-/// Expands `{a,b}` alternatives (nested and repeated) into separate patterns.
-pub(crate) fn expand_braces(pattern: &str) -> Result<Vec<String>> {
-    let Some(open) = pattern.find('{') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    let mut depth = 0;
-    let mut close = None;
-    let mut splits = vec![];
-    for (i, ch) in pattern[open..].char_indices() {
-        match ch {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    close = Some(open + i);
-                    break;
-                }
-            }
-            ',' if depth == 1 => splits.push(open + i),
-            _ => {}
-        }
-    }
-    let close = close.ok_or_else(|| Error::plan(format!("unclosed '{{' in '{pattern}'")))?;
-    let (head, tail) = (&pattern[..open], &pattern[close + 1..]);
-    let mut bounds = vec![open];
-    bounds.extend(splits);
-    bounds.push(close);
-    let mut out = Vec::new();
-    for w in bounds.windows(2) {
-        let alt = &pattern[w[0] + 1..w[1]];
-        for expanded in expand_braces(&format!("{head}{alt}{tail}"))? {
-            if !out.contains(&expanded) {
-                out.push(expanded);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Whether a location names a URL (`s3://...`) rather than a local path.
-fn is_url(location: &str) -> bool {
-    location.split_once("://").is_some_and(|(scheme, _)| {
-        scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
-    })
-}
-
-fn expand_home(location: &str) -> String {
-    match location.strip_prefix("~/") {
-        Some(rest) => match std::env::var_os("HOME") {
-            Some(home) => format!("{}/{rest}", std::path::Path::new(&home).display()),
-            None => location.to_string(),
-        },
-        None => location.to_string(),
-    }
-}
-
-/// The URL of a folder given as a path or URL prefix (`data/`, `s3://b/x/`).
-fn folder_url(base: &str) -> Result<url::Url> {
-    let bad = |e: &dyn std::fmt::Display| Error::io(format!("cannot use '{base}' as a folder: {e}"));
-    if is_url(base) {
-        return url::Url::parse(base).map_err(|e| bad(&e));
-    }
-    local_folder_url(base)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn local_folder_url(base: &str) -> Result<url::Url> {
-    let bad = |e: &dyn std::fmt::Display| Error::io(format!("cannot use '{base}' as a folder: {e}"));
-    let path = std::path::Path::new(base);
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map_err(|e| bad(&e))?.join(path)
-    };
-    let url = url::Url::from_directory_path(&absolute).map_err(|()| bad(&"not an absolute path"))?;
-    // parse again so `..` and `.` segments are resolved
-    url::Url::parse(url.as_str()).map_err(|e| bad(&e))
-}
-
-#[cfg(target_arch = "wasm32")]
-fn local_folder_url(base: &str) -> Result<url::Url> {
-    Err(Error::io(format!("'{base}' is a local path, and this build has no file system"))
-        .with_hint("use a URL, or a table registered by the host page"))
-}
-
-/// A location as a DataFusion listing URL. Globs go through a [`GlobStore`]
-/// so they match whole paths; the table is rooted at the hive base.
-fn table_url(state: &SessionState, stores: &Stores, location: &str, opts: &ScanOptions) -> Result<ListingTableUrl> {
-    let location = expand_home(location);
-    let bad = |e: &dyn std::fmt::Display| Error::io(format!("cannot use '{location}' as a path or URL: {e}"));
-    let Some((base, glob)) = glob_store::split_glob(&location) else {
-        let url = ListingTableUrl::parse(&location).map_err(|e| bad(&e))?;
-        if !opts.store.is_empty() {
-            stores.configure(url.get_url(), &opts.store)?;
-        }
-        return Ok(url);
-    };
-    let base_url = folder_url(base)?;
-    if !opts.store.is_empty() {
-        stores.configure(&base_url, &opts.store)?;
-    }
-    let store_url = datafusion::execution::object_store::ObjectStoreUrl::parse(&base_url[..url::Position::BeforePath])
-        .map_err(|e| from_datafusion(e, None))?;
-    let inner = state.runtime_env().object_store(&store_url).map_err(|e| from_datafusion(e, None))?;
-    let base_path = object_store::path::Path::from_url_path(base_url.path()).map_err(|e| bad(&e))?;
-    let full = if base_path.as_ref().is_empty() {
-        glob.to_string()
-    } else {
-        format!("{}/{glob}", glob::Pattern::escape(base_path.as_ref()))
-    };
-    let pattern = glob::Pattern::new(&full).map_err(|e| bad(&e))?;
-    // root the table above the `key=value` folders of the base
-    let mut root: Vec<&str> = base_path.as_ref().split('/').filter(|s| !s.is_empty()).collect();
-    while root.last().is_some_and(|s| s.contains('=')) {
-        root.pop();
-    }
-    let store_key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        base_url[..url::Position::AfterPort].hash(&mut h);
-        full.hash(&mut h);
-        format!("g{:016x}", h.finish())
-    };
-    let glob_url = url::Url::parse(&format!("pintail-glob://{store_key}/")).map_err(|e| bad(&e))?;
-    stores.register_store(&glob_url, Arc::new(glob_store::GlobStore::new(inner, pattern)));
-    let mut root_path = String::new();
-    for seg in root {
-        root_path.push_str(seg);
-        root_path.push('/');
-    }
-    let table = glob_url.join(&root_path).map_err(|e| bad(&e))?;
-    let everything = glob::Pattern::new("**").map_err(|e| bad(&e))?;
-    ListingTableUrl::try_new(table, Some(everything)).map_err(|e| bad(&e))
-}
-
-/// How to show a listed file to the user: as a URL for URLs, else as a
-/// path relative to the current directory when it is below it.
-fn display_path(location: &str, meta: &ObjectMeta) -> String {
-    let path = meta.location.as_ref();
-    if is_url(location) {
-        let base = url::Url::parse(location).map(|u| u[..url::Position::BeforePath].to_string()).unwrap_or_default();
-        return format!("{base}/{path}");
-    }
-    let absolute = format!("/{path}");
-    match std::env::current_dir() {
-        Ok(cwd) => {
-            let cwd = format!("{}/", cwd.display());
-            absolute.strip_prefix(&cwd).map_or(absolute.clone(), str::to_string)
-        }
-        Err(_) => absolute,
-    }
-}
-
-/// Files that listing should skip: `_SUCCESS`, `.crc`, editor droppings.
-pub(crate) fn is_hidden(meta: &ObjectMeta) -> bool {
-    meta.location
-        .filename()
-        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
-}
-
-fn no_files(pattern: &str) -> Error {
-    let mut e = Error::io(format!("no files match '{pattern}'"));
-    if !is_url(pattern)
-        && let Ok(cwd) = std::env::current_dir()
-    {
-        e = e.with_hint(format!("relative paths start at the current directory, {}", cwd.display()));
-    }
-    e
-}
-
-/// The table name a file scan gets without an alias: the file's stem.
-pub(crate) fn alias_for(location: &str) -> String {
-    let last = location.trim_end_matches('/').rsplit('/').next().unwrap_or(location);
-    let stem = last.split('.').next().unwrap_or(last);
-    let clean: String = stem.chars().filter(|c| !"*?[]{}".contains(*c)).collect();
-    if clean.is_empty() { "file".into() } else { clean }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn braces() {
-        assert_eq!(expand_braces("a/{x,y}/*.csv").unwrap(), vec!["a/x/*.csv", "a/y/*.csv"]);
-        assert_eq!(expand_braces("{a,b}{1,2}").unwrap(), vec!["a1", "a2", "b1", "b2"]);
-        assert_eq!(expand_braces("{a,{b,c}}").unwrap(), vec!["a", "b", "c"]);
-        assert!(expand_braces("a{b").is_err());
-    }
 
     #[test]
     fn names() {
@@ -716,12 +509,5 @@ mod tests {
         assert_eq!(infer_partition_type(&s(&["EU", "US"])), DataType::Utf8);
         assert_eq!(infer_partition_type(&s(&["007"])), DataType::Utf8);
         assert_eq!(percent_decode("a%20b"), "a b");
-    }
-
-    #[test]
-    fn aliases() {
-        assert_eq!(alias_for("data/cars.csv"), "cars");
-        assert_eq!(alias_for("s3://b/x/flights.parquet"), "flights");
-        assert_eq!(alias_for("data/*.parquet"), "file");
     }
 }
