@@ -19,6 +19,7 @@
 //! ```
 
 mod copy;
+mod counted;
 mod describe;
 mod error;
 mod result;
@@ -31,7 +32,7 @@ mod stores;
 mod summarize;
 
 pub use error::{Error, ErrorKind, Result};
-pub use result::QueryResult;
+pub use result::{Progress, ProgressHandle, QueryResult};
 pub use session::{Session, TableInfo};
 pub use settings::{SettingName, Settings};
 pub use statement::{Statement, StatementKind, is_complete, split_statements};

@@ -13,8 +13,10 @@ use std::task::{Context, Poll};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use futures::{Stream, StreamExt};
 
+use crate::counted::BytesRead;
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::format_bytes;
 
@@ -47,6 +49,53 @@ impl MemoryContext {
     }
 }
 
+/// How far a running query has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows produced so far by the plan's sources (file scans, after the
+    /// filters they apply themselves).
+    pub rows_scanned: u64,
+    /// Bytes read from files and URLs by the session since the query
+    /// started (by every query of the session running at the time).
+    pub bytes_read: u64,
+}
+
+/// Reads a running query's [`Progress`]: cheap to clone, and usable from
+/// another task or thread while the result is being consumed.
+#[derive(Debug, Clone)]
+pub struct ProgressHandle {
+    plan: Option<Arc<dyn ExecutionPlan>>,
+    read: Arc<BytesRead>,
+    start: u64,
+}
+
+impl ProgressHandle {
+    pub(crate) fn new(plan: Option<Arc<dyn ExecutionPlan>>, read: Arc<BytesRead>) -> Self {
+        let start = read.get();
+        Self { plan, read, start }
+    }
+
+    /// The progress now.
+    pub fn get(&self) -> Progress {
+        let mut rows = 0u64;
+        if let Some(plan) = &self.plan {
+            let mut todo: Vec<&Arc<dyn ExecutionPlan>> = vec![plan];
+            while let Some(node) = todo.pop() {
+                let children = node.children();
+                if children.is_empty() {
+                    let n = node.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
+                    rows += u64::try_from(n).unwrap_or(u64::MAX);
+                }
+                todo.extend(children);
+            }
+        }
+        Progress {
+            rows_scanned: rows,
+            bytes_read: self.read.get().saturating_sub(self.start),
+        }
+    }
+}
+
 /// The rows of one statement, streamed.
 pub struct QueryResult {
     schema: SchemaRef,
@@ -54,16 +103,23 @@ pub struct QueryResult {
     batches: std::vec::IntoIter<RecordBatch>,
     query: Arc<str>,
     memory: MemoryContext,
+    progress: ProgressHandle,
 }
 
 impl QueryResult {
-    pub(crate) fn streaming(stream: SendableRecordBatchStream, query: &str, memory: MemoryContext) -> Self {
+    pub(crate) fn streaming(
+        stream: SendableRecordBatchStream,
+        query: &str,
+        memory: MemoryContext,
+        progress: ProgressHandle,
+    ) -> Self {
         Self {
             schema: stream.schema(),
             stream: Some(stream),
             batches: Vec::new().into_iter(),
             query: query.into(),
             memory,
+            progress,
         }
     }
 
@@ -74,7 +130,13 @@ impl QueryResult {
             batches: batches.into_iter(),
             query: query.into(),
             memory,
+            progress: ProgressHandle::new(None, Arc::default()),
         }
+    }
+
+    /// A handle on the query's progress, to show while it runs.
+    pub fn progress(&self) -> ProgressHandle {
+        self.progress.clone()
     }
 
     pub(crate) fn empty(query: &str, memory: MemoryContext) -> Self {

@@ -29,7 +29,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::FutureExt;
 
 use crate::error::{Error, ErrorKind, Result, from_datafusion};
-use crate::result::{MemoryContext, QueryResult, panic_message};
+use crate::result::{MemoryContext, ProgressHandle, QueryResult, panic_message};
 use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
@@ -293,8 +293,11 @@ impl Session {
 
     pub(crate) async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
-        let stream = df.execute_stream().await?;
-        Ok(QueryResult::streaming(stream, text, self.memory_context()))
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let progress = ProgressHandle::new(Some(Arc::clone(&physical)), self.inner.stores.bytes_read());
+        let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+        Ok(QueryResult::streaming(stream, text, self.memory_context(), progress))
     }
 
     /// Plans a statement: resolves its file references, then hands it to

@@ -16,6 +16,7 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use object_store::ObjectStore;
 use url::Url;
 
+use crate::counted::{BytesRead, Counted};
 use crate::error::{Error, Result};
 use crate::scan::StoreOptions;
 
@@ -23,6 +24,8 @@ use crate::scan::StoreOptions;
 #[derive(Debug, Default)]
 pub struct Stores {
     stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    /// bytes read through the stores built here
+    read: Arc<BytesRead>,
 }
 
 fn key(url: &Url) -> String {
@@ -34,8 +37,17 @@ impl Stores {
     /// any earlier store for the same bucket.
     pub fn configure(&self, url: &Url, options: &StoreOptions) -> Result<()> {
         let store = build(url, options)?;
-        self.insert(url, store);
+        self.insert(url, self.counted(store));
         Ok(())
+    }
+
+    /// Bytes read so far through the stores built for URLs.
+    pub(crate) fn bytes_read(&self) -> Arc<BytesRead> {
+        Arc::clone(&self.read)
+    }
+
+    fn counted(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        Arc::new(Counted::new(store, Arc::clone(&self.read)))
     }
 
     fn insert(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
@@ -71,6 +83,7 @@ impl ObjectStoreRegistry for Stores {
             return Ok(store);
         }
         let store = build(url, &StoreOptions::default()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let store = self.counted(store);
         self.insert(url, Arc::clone(&store));
         Ok(store)
     }

@@ -57,6 +57,13 @@ impl OutputMode {
         (OutputMode::Line, "line"),
     ];
 
+    /// Whether the mode writes nothing until the whole result is in (the
+    /// tables, which must see every row to fit and elide them); the others
+    /// write as batches arrive.
+    pub fn writes_at_end(self) -> bool {
+        matches!(self, Self::Box | Self::Table)
+    }
+
     /// The mode's name as written on the command line.
     pub fn name(self) -> &'static str {
         Self::ALL

@@ -6,6 +6,7 @@
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "the binary prints results and errors")]
 
 mod cli;
+mod progress;
 mod repl;
 mod shell;
 

@@ -17,6 +17,8 @@ use pintail_core::{QueryResult, Session, SettingName, Statement, is_complete, sp
 use pintail_format::types::sql_type_name;
 use pintail_format::{OutputMode, TableLimits, renderer};
 
+use crate::progress::Progress;
+
 /// Why running input stopped.
 #[derive(Debug)]
 pub enum ShellError {
@@ -156,14 +158,15 @@ impl Shell {
     async fn run_statement(&mut self, statement: &Statement) -> Result<(), ShellError> {
         let started = Instant::now();
         let result = self.session.execute(statement).await?;
-        self.render(result).await?;
+        let progress = Progress::start(result.progress(), started);
+        self.render(result, progress).await?;
         if self.timer {
             eprintln!("Run Time: {:.3} s", started.elapsed().as_secs_f64());
         }
         Ok(())
     }
 
-    async fn render(&mut self, mut result: QueryResult) -> Result<(), ShellError> {
+    async fn render(&mut self, mut result: QueryResult, mut progress: Progress) -> Result<(), ShellError> {
         if !result.has_columns() {
             result.drain().await?;
             return Ok(());
@@ -183,13 +186,14 @@ impl Shell {
                 while let Some(batch) = result.next().await {
                     writer.write(&batch?).map_err(parquet_error)?;
                 }
+                progress.finish();
                 writer.close().map_err(parquet_error)?;
                 *written = true;
                 Ok(())
             }
             Output::Text { file, .. } => {
                 let limits = TableLimits { max_rows: self.max_rows, ..TableLimits::default() };
-                stream_into(result, renderer(self.mode, schema, Box::new(file), limits)).await
+                stream_into(result, renderer(self.mode, schema, Box::new(file), limits), progress, false).await
             }
             Output::Stdout => {
                 let stdout = io::stdout();
@@ -199,8 +203,10 @@ impl Shell {
                     None
                 };
                 let limits = TableLimits { max_rows: self.max_rows, max_width, ..TableLimits::default() };
+                // rows printed as they come to the terminal would mix with the progress line
+                let clear_early = stdout.is_terminal() && !self.mode.writes_at_end();
                 let out = BufWriter::new(stdout);
-                stream_into(result, renderer(self.mode, schema, Box::new(out), limits)).await
+                stream_into(result, renderer(self.mode, schema, Box::new(out), limits), progress, clear_early).await
             }
         }
     }
@@ -299,11 +305,22 @@ impl Shell {
     }
 }
 
-async fn stream_into(mut result: QueryResult, mut r: Box<dyn pintail_format::Renderer + '_>) -> Result<(), ShellError> {
+/// Feeds the result to a renderer; the progress line goes before anything
+/// is written, or at the first rows when `clear_early`.
+async fn stream_into(
+    mut result: QueryResult,
+    mut r: Box<dyn pintail_format::Renderer + '_>,
+    mut progress: Progress,
+    clear_early: bool,
+) -> Result<(), ShellError> {
     while let Some(batch) = result.next().await {
         let batch: RecordBatch = batch?;
+        if clear_early {
+            progress.finish();
+        }
         r.push(&batch)?;
     }
+    progress.finish();
     r.finish()?;
     Ok(())
 }
