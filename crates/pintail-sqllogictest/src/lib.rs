@@ -7,8 +7,10 @@
 //! (`tests/slt.rs`) finds the files and offers `--complete` to rewrite
 //! expectations.
 
+pub mod azure;
 pub mod http;
 pub mod s3;
+pub mod servers;
 
 use async_trait::async_trait;
 use futures::StreamExt;

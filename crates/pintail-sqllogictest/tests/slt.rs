@@ -8,10 +8,38 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use pintail_sqllogictest::PintailDb;
+use pintail_sqllogictest::servers::Server;
 use sqllogictest::{Runner, default_column_validator, default_normalizer, default_validator, strict_column_validator};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts the object store servers the chosen files need: moto for
+/// `s3.slt`, azurite for `azure.slt`. A file whose server is not installed is
+/// skipped, unless `PINTAIL_REQUIRE_SERVERS=1` (as `scripts/test` sets).
+fn start_servers(files: &mut Vec<PathBuf>) -> Result<Vec<(&'static str, Server)>, String> {
+    let require = std::env::var("PINTAIL_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+    let mut servers = Vec::new();
+    for (file, name, start) in [
+        ("s3.slt", "moto_server (PyPI moto[server])", pintail_sqllogictest::s3::start as fn() -> _),
+        ("azure.slt", "azurite-blob (npm azurite)", pintail_sqllogictest::azure::start),
+    ] {
+        if !files.iter().any(|f| f.ends_with(file)) {
+            continue;
+        }
+        match start()? {
+            Some(server) => servers.push((file, server)),
+            None if require => {
+                return Err(format!("{name} not found, and PINTAIL_REQUIRE_SERVERS=1: scripts/test installs it"));
+            }
+            None => {
+                files.retain(|f| !f.ends_with(file));
+                println!("skipped tests/slt/{file}: {name} not found (scripts/test installs it)");
+            }
+        }
+    }
+    Ok(servers)
 }
 
 fn main() -> ExitCode {
@@ -44,33 +72,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // s3.slt talks to moto, if it can be started
-    let s3 = match pintail_sqllogictest::s3::start() {
+    let servers = match start_servers(&mut files) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let require_s3 = std::env::var("PINTAIL_REQUIRE_S3").is_ok_and(|v| v == "1");
-    if s3.is_none() {
-        if require_s3 {
-            eprintln!("moto_server not found, and PINTAIL_REQUIRE_S3=1: install moto[server] (scripts/test does)");
-            return ExitCode::FAILURE;
-        }
-        files.retain(|f| !f.ends_with("s3.slt"));
-        println!("skipped tests/slt/s3.slt: moto_server not found (scripts/test installs it)");
-    }
     #[expect(unsafe_code, reason = "the environment is set once, before any other thread starts")]
     // SAFETY: no other thread exists yet that could read the environment
     unsafe {
         std::env::set_var("PINTAIL_TEST_HTTP", &server.url);
-        if let Some(s3) = &s3 {
-            std::env::set_var("PINTAIL_TEST_S3", &s3.endpoint);
-            std::env::set_var("AWS_ENDPOINT_URL", &s3.endpoint);
-            std::env::set_var("AWS_ACCESS_KEY_ID", "pintail");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "pintail-secret");
-            std::env::set_var("AWS_REGION", "us-east-1");
+        for (file, s) in &servers {
+            if *file == "s3.slt" {
+                std::env::set_var("PINTAIL_TEST_S3", &s.endpoint);
+                std::env::set_var("AWS_ENDPOINT_URL", &s.endpoint);
+                std::env::set_var("AWS_ACCESS_KEY_ID", "pintail");
+                std::env::set_var("AWS_SECRET_ACCESS_KEY", "pintail-secret");
+                std::env::set_var("AWS_REGION", "us-east-1");
+            } else {
+                std::env::set_var("AZURE_STORAGE_USE_EMULATOR", "true");
+                std::env::set_var("AZURITE_BLOB_STORAGE_URL", &s.endpoint);
+            }
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
