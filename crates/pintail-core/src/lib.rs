@@ -22,6 +22,7 @@ mod copy;
 mod counted;
 mod describe;
 mod error;
+mod functions;
 mod result;
 pub mod scan;
 mod session;

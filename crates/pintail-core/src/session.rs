@@ -102,6 +102,7 @@ impl Session {
             .with_physical_optimizer_rule(Arc::new(scan::FileNameToScan))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&ctx);
 
         let scans = Arc::new(ScanSchema::default());
         let catalog = MemoryCatalogProvider::new();

@@ -1,0 +1,141 @@
+//! `pintail-bench`: the Pintail side of the benchmark harness in `bench/`.
+//!
+//! Registers each table of a data folder as a view over its Parquet file
+//! (`CREATE VIEW lineitem AS SELECT * FROM 'dir/lineitem.parquet'`, the way
+//! a user queries files in place), then runs each query file once to warm
+//! up and N more times, timing from the SQL text to the last batch
+//! collected; nothing is printed while timing. Prints one JSON object with
+//! every run's seconds and row counts to stdout, and writes each query's
+//! result as Parquet for `bench/run` to compare with DuckDB's. Settings
+//! (`threads`, `memory_limit`, `temp_directory`) are applied before the
+//! tables are registered, through `SET`, as a user would.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use pintail_core::datafusion::arrow::datatypes::{Schema, SchemaRef};
+use pintail_core::datafusion::arrow::record_batch::RecordBatch;
+use pintail_core::datafusion::parquet::arrow::ArrowWriter;
+use pintail_core::{Session, split_statements};
+use serde_json::{Map, Value, json};
+
+/// Runs benchmark queries through pintail-core and reports their timings.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Folder with one `<table>.parquet` per table.
+    #[arg(long)]
+    data: PathBuf,
+    /// Query files to run (`q1.sql` ...), in order.
+    #[arg(required = true)]
+    queries: Vec<PathBuf>,
+    /// Timed runs per query, after one warm-up run.
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+    /// Skip the warm-up run.
+    #[arg(long)]
+    no_warmup: bool,
+    /// Folder to write each query's result to, as `<query>.parquet`.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// `SET name = value` before anything runs (repeatable), e.g. `threads=2`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    settings: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(report) => {
+            #[expect(clippy::print_stdout, reason = "the report is this program's output")]
+            {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            #[expect(clippy::print_stderr, reason = "the error is reported to the caller")]
+            {
+                eprintln!("pintail-bench: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<Value, String> {
+    let session = Session::new().map_err(|e| e.to_string())?;
+    for setting in &args.settings {
+        let (name, value) = setting.split_once('=').ok_or_else(|| format!("--set {setting}: expected NAME=VALUE"))?;
+        let value = value.replace('\'', "''");
+        run_sql(&session, &format!("SET {name} = '{value}'")).await?;
+    }
+    register_tables(&session, &args.data).await?;
+    let mut queries = Map::new();
+    for path in &args.queries {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let sql = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !args.no_warmup {
+            run_sql(&session, &sql).await.map_err(|e| format!("{name}: {e}"))?;
+        }
+        let mut times = Vec::new();
+        let mut last = (Arc::new(Schema::empty()), Vec::new());
+        for _ in 0..args.iterations.max(1) {
+            let started = Instant::now();
+            last = run_sql(&session, &sql).await.map_err(|e| format!("{name}: {e}"))?;
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let rows: usize = last.1.iter().map(RecordBatch::num_rows).sum();
+        if let Some(dir) = &args.results {
+            write_parquet(&dir.join(format!("{name}.parquet")), last.0, &last.1)?;
+        }
+        queries.insert(name, json!({ "times": times, "rows": rows }));
+    }
+    Ok(json!({ "engine": "pintail", "version": env!("CARGO_PKG_VERSION"), "queries": queries }))
+}
+
+/// One view per `<table>.parquet` file in `dir`.
+async fn register_tables(session: &Session, dir: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut found = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let table = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let location = path.display().to_string().replace('\'', "''");
+            run_sql(session, &format!("CREATE VIEW {table} AS SELECT * FROM '{location}'")).await?;
+            found += 1;
+        }
+    }
+    if found == 0 {
+        return Err(format!("no .parquet files in {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Runs every statement of `sql`, returning the last one's result.
+async fn run_sql(session: &Session, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let mut last = (Arc::new(Schema::empty()), Vec::new());
+    for statement in split_statements(sql).map_err(|e| e.to_string())? {
+        let result = session.execute(&statement).await.map_err(|e| e.to_string())?;
+        let schema = result.schema();
+        last = (schema, result.collect().await.map_err(|e| e.to_string())?);
+    }
+    Ok(last)
+}
+
+fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<(), String> {
+    let bad = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let file = File::create(path).map_err(|e| bad(&e))?;
+    let mut writer = ArrowWriter::try_new(file, schema, None).map_err(|e| bad(&e))?;
+    for batch in batches {
+        writer.write(batch).map_err(|e| bad(&e))?;
+    }
+    writer.close().map_err(|e| bad(&e))?;
+    Ok(())
+}
