@@ -5,8 +5,10 @@
 //! running query's progress ([`crate::Progress`]) reports how far that
 //! counter moved since the query started. Bytes are counted as they arrive
 //! for streamed reads; a local file handed out whole is counted by the
-//! range requested when it is handed out. Writes, listings and metadata
-//! requests are not counted.
+//! range requested when it is handed out, which over-counts reads that stop
+//! early (DataFusion asks for the rest of a file to find the line break
+//! after a CSV byte range, and reads a few bytes of it). Writes, listings
+//! and metadata requests are not counted.
 
 use std::fmt;
 use std::ops::Range;
@@ -71,7 +73,12 @@ impl ObjectStore for Counted {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        let head = options.head;
         let mut result = self.inner.get_opts(location, options).await?;
+        if head {
+            // metadata only (a local store still hands out the file)
+            return Ok(result);
+        }
         result.payload = match result.payload {
             GetResultPayload::Stream(stream) => {
                 let read = Arc::clone(&self.read);

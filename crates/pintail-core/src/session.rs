@@ -20,6 +20,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
@@ -99,7 +101,7 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(scan::FileNameToScan))
+            .with_physical_optimizer_rules(physical_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx);
@@ -455,6 +457,15 @@ fn unknown_setting(name: &str) -> Error {
         )),
     };
     e
+}
+
+/// DataFusion's physical optimizer rules, with Pintail's placed before the
+/// final sanity check of the plan.
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let at = rules.iter().position(|r| r.name() == "SanityCheckPlan").unwrap_or(rules.len());
+    rules.insert(at, Arc::new(scan::FileNameToScan));
+    rules
 }
 
 /// The runtime pieces that follow from the settings: memory pool and disk.

@@ -321,8 +321,12 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// `1234567` as `1,234,567`.
 fn group(n: usize) -> String {
+    group_digits(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// `1234567` as `1,234,567`.
+pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
@@ -399,8 +403,10 @@ mod tests {
 
     #[test]
     fn grouping_and_truncation() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(1_234_567), "1,234,567");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1000), "1,000");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("a\nb", 10), "a\\nb");
     }

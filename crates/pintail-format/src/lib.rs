@@ -19,7 +19,7 @@ use std::str::FromStr;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-pub use boxed::BoxStyle;
+pub use boxed::{BoxStyle, group_digits};
 pub use value::format_cell;
 
 /// How a result is written.

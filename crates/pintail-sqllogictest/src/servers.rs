@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A running server, killed when dropped.
@@ -38,17 +38,29 @@ pub(crate) fn start(
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    let child = match Command::new(&program).args(args(port)).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+    // the server's output goes to a log, shown if it fails to come up
+    let log_path = std::env::temp_dir().join(format!("pintail-test-server-{port}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let stderr = log.try_clone().map_err(|e| e.to_string())?;
+    let child = match Command::new(&program).args(args(port)).stdout(log).stderr(stderr).spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot start {program}: {e}")),
     };
-    let server = Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let mut server = Server { child, endpoint: format!("http://127.0.0.1:{port}") };
     let deadline = Instant::now() + Duration::from_mins(1);
+    let failed = |why: String| {
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = output.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("{program} did not come up on port {port}: {why}\n{}", tail.join("\n"))
+    };
     loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(failed(format!("it exited with {status}")));
+        }
         match setup(port) {
             Ok(()) => return Ok(Some(server)),
-            Err(e) if Instant::now() > deadline => return Err(format!("{program} did not come up on port {port}: {e}")),
+            Err(e) if Instant::now() > deadline => return Err(failed(e.to_string())),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }

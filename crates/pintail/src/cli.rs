@@ -62,9 +62,14 @@ pub struct Cli {
     #[arg(long = "timer")]
     pub timer: bool,
 
-    /// Never show a progress bar.
-    #[arg(long = "no-progress")]
+    /// Never show the progress line (shown on stderr for queries running
+    /// over a second, when stderr is a terminal).
+    #[arg(long = "no-progress", env = "PINTAIL_NO_PROGRESS")]
     pub no_progress: bool,
+
+    /// Milliseconds a query runs before its progress line shows.
+    #[arg(long = "progress-after", value_name = "MS", default_value_t = 1000, hide = true)]
+    pub progress_after: u64,
 
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> ExitCode {
     let mode: OutputMode = cli.mode.parse().unwrap_or_default();
     let mut shell = Shell::new(session, mode, cli.max_rows);
     shell.timer = cli.timer;
+    shell.progress_after = (!cli.no_progress).then(|| std::time::Duration::from_millis(cli.progress_after));
     if let Err(e) = shell.set_output(cli.output.as_deref()) {
         report(&e, color);
         return ExitCode::from(2);

@@ -66,6 +66,8 @@ pub struct Shell {
     pub mode: OutputMode,
     pub max_rows: usize,
     pub timer: bool,
+    /// How long a query runs before its progress line shows; `None`: never.
+    pub progress_after: Option<std::time::Duration>,
     output: Output,
 }
 
@@ -89,6 +91,7 @@ impl Shell {
             mode,
             max_rows,
             timer: false,
+            progress_after: None,
             output: Output::Stdout,
         }
     }
@@ -158,7 +161,7 @@ impl Shell {
     async fn run_statement(&mut self, statement: &Statement) -> Result<(), ShellError> {
         let started = Instant::now();
         let result = self.session.execute(statement).await?;
-        let progress = Progress::start(result.progress(), started);
+        let progress = Progress::start(result.progress(), started, self.progress_after);
         self.render(result, progress).await?;
         if self.timer {
             eprintln!("Run Time: {:.3} s", started.elapsed().as_secs_f64());

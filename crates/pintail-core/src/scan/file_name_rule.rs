@@ -11,6 +11,11 @@
 //! projection below the repartition. This rule, run after DataFusion's own,
 //! does that move, so the scan takes the projection in. It changes nothing
 //! else: a projection that does not use `input_file_name()` is left alone.
+//! It runs before DataFusion's final sanity check of the plan.
+//!
+//! It relies on DataFusion placing that projection right above the scan
+//! (`datafusion.optimizer.enable_leaf_expression_pushdown`, on by default);
+//! with that turned off, a `filename` column fails as described above.
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
@@ -50,8 +56,9 @@ impl PhysicalOptimizerRule for FileNameToScan {
             let Some(pushed) = scan.try_swapping_with_projection(&below)? else {
                 return Ok(Transformed::no(node));
             };
-            let moved = Arc::new(RepartitionExec::try_new(pushed, repartition.partitioning().clone())?);
-            Ok(Transformed::yes(moved as Arc<dyn ExecutionPlan>))
+            // the same repartition (partitioning, order) over the scan
+            let moved = replace_children_if_necessary(Arc::clone(projection.input()), vec![pushed])?;
+            Ok(Transformed::yes(moved))
         })
         .map(|t| t.data)
     }

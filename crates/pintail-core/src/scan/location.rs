@@ -165,7 +165,7 @@ pub(crate) fn table_url(state: &SessionState, stores: &Stores, location: &str, o
             return Ok(ScanUrl { url, shown });
         }
         let inner = state.runtime_env().object_store(&url).map_err(|e| from_datafusion(e, None))?;
-        let view = register(stores, ScanStore::new(inner, None, skip), (url.as_str(), skip))?;
+        let view = register(stores, ScanStore::new(inner, None, skip), (url.object_store().as_str(), skip))?;
         let url = view.join(url.get_url().path()).map_err(|e| bad(&e))?;
         let url = ListingTableUrl::parse(url.as_str()).map_err(|e| bad(&e))?;
         return Ok(ScanUrl { url, shown });

@@ -5,8 +5,8 @@
 //! format and compression from file names, the `key=value` folders of hive
 //! partitioning (with types inferred from their values), and the schema (of
 //! the first file, or merged over all files with `union_by_name`). The result
-//! is a DataFusion `ListingTable`, which does the reading; nothing here reads
-//! rows.
+//! is a DataFusion `ListingTable` that does the reading, or a view over
+//! several (see `table`); nothing here reads rows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use datafusion::datasource::file_format::file_compression_type::FileCompressionT
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -110,13 +111,7 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
             format!("every file matching '{}' is empty", req.locations.join("', '")),
         ));
     } else {
-        let metas: Vec<ObjectMeta> = schema_files.iter().map(|(_, m)| m.clone()).collect();
-        let schema = format.infer_schema(state, &store, &metas).await.map_err(|e| {
-            let (i, first) = schema_files[0];
-            let shown = urls[*i].1.shown.path(first.location.as_ref());
-            let e = from_datafusion(e, Some(format!("cannot read the schema of '{shown}'")));
-            e.replace_in_message(first.location.as_ref(), &shown)
-        })?;
+        let schema = infer_schema(state, format.as_ref(), &urls, &schema_files, &req.locations).await?;
         let schema = apply_types(state, schema, opts).await?;
         if files.len() > 1 {
             // a column can be missing from some files, so every column may be null
@@ -134,6 +129,40 @@ pub(crate) async fn resolve(state: &SessionState, stores: &Stores, req: &ScanReq
         filename: opts.filename.clone(),
     };
     table::build(urls.into_iter().map(|(_, u)| u).collect(), &parts)
+}
+
+/// The schema of `files`, each read through its own store; the schemas of
+/// several stores merged.
+async fn infer_schema(
+    state: &SessionState,
+    format: &dyn DFFileFormat,
+    urls: &[(String, ScanUrl)],
+    files: &[&(usize, ObjectMeta)],
+    locations: &[String],
+) -> Result<SchemaRef> {
+    let mut by_store: Vec<(ObjectStoreUrl, Vec<&(usize, ObjectMeta)>)> = Vec::new();
+    for file in files {
+        let store_url = urls[file.0].1.url.object_store();
+        match by_store.iter_mut().find(|(u, _)| *u == store_url) {
+            Some((_, group)) => group.push(file),
+            None => by_store.push((store_url, vec![file])),
+        }
+    }
+    let mut schemas = Vec::new();
+    for (store_url, group) in by_store {
+        let store = state.runtime_env().object_store(&store_url).map_err(|e| from_datafusion(e, None))?;
+        let metas: Vec<ObjectMeta> = group.iter().map(|(_, m)| m.clone()).collect();
+        let schema = format.infer_schema(state, &store, &metas).await.map_err(|e| {
+            let (i, first) = group[0];
+            let shown = urls[*i].1.shown.path(first.location.as_ref());
+            let e = from_datafusion(e, Some(format!("cannot read the schema of '{shown}'")));
+            e.replace_in_message(first.location.as_ref(), &shown)
+        })?;
+        schemas.push(Arc::unwrap_or_clone(schema));
+    }
+    Schema::try_merge(schemas).map(Arc::new).map_err(|e| {
+        Error::plan(format!("the files of '{}' have columns of different types: {e}", locations.join("', '")))
+    })
 }
 
 /// `skip` cuts lines from the bytes as stored: CSV only, uncompressed only.

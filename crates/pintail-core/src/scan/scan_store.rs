@@ -56,9 +56,29 @@ pub(crate) struct ScanStore {
 #[derive(Debug)]
 struct Skip {
     lines: usize,
-    /// bytes cut from the start of each object seen so far
-    cut: Mutex<HashMap<Path, u64>>,
+    /// the cut of each object seen so far, with the version it was made for
+    cuts: Mutex<HashMap<Path, Cut>>,
 }
+
+/// How many bytes the skipped lines of one version of an object take.
+#[derive(Debug, Clone)]
+struct Cut {
+    bytes: u64,
+    size: u64,
+    version: Version,
+}
+
+/// What tells two versions of an object apart: modification time (in
+/// microseconds) and entity tag.
+type Version = (i64, Option<String>);
+
+fn version(meta: &ObjectMeta) -> Version {
+    (meta.last_modified.timestamp_micros(), meta.e_tag.clone())
+}
+
+/// How much of an object the first look at it reads; doubled until enough
+/// lines are found.
+const FIRST_LOOK: u64 = 64 * 1024;
 
 impl ScanStore {
     /// A view of `inner` listing what matches `pattern` (everything when
@@ -66,7 +86,7 @@ impl ScanStore {
     pub(crate) fn new(inner: Arc<dyn ObjectStore>, pattern: Option<Pattern>, skip_lines: usize) -> Self {
         let skip = Arc::new(Skip {
             lines: skip_lines,
-            cut: Mutex::new(HashMap::new()),
+            cuts: Mutex::new(HashMap::new()),
         });
         Self { inner, pattern, skip }
     }
@@ -74,45 +94,81 @@ impl ScanStore {
     fn keeps(pattern: Option<&Pattern>, meta: &ObjectMeta) -> bool {
         pattern.is_none_or(|p| p.matches_with(meta.location.as_ref(), MATCH)) && !super::location::is_hidden(meta)
     }
+
+    /// Reads `options.range` of the object without its cut (the whole rest
+    /// when no range is given); the result's range is in the shifted object,
+    /// its metadata the stored object's, to check the cut against.
+    async fn shifted_get(&self, location: &Path, mut options: GetOptions, cut: &Cut) -> object_store::Result<GetResult> {
+        let size = cut.size.saturating_sub(cut.bytes);
+        let wanted = match options.range.take() {
+            None => 0..size,
+            Some(GetRange::Bounded(r)) => r.start..r.end.min(size),
+            Some(GetRange::Offset(o)) => o..size,
+            Some(GetRange::Suffix(n)) => size.saturating_sub(n)..size,
+        };
+        if wanted.start >= wanted.end {
+            if wanted.start > size || (wanted.start == size && size > 0) {
+                return Err(object_store::Error::Generic {
+                    store: "ScanStore",
+                    source: format!("range {wanted:?} is beyond the end of '{location}' ({size} bytes)").into(),
+                });
+            }
+            // nothing to read; still ask for the metadata, to check the cut
+            let mut result = self.inner.get_opts(location, GetOptions { head: true, ..options }).await?;
+            result.payload = GetResultPayload::Stream(futures::stream::empty().boxed());
+            result.range = 0..0;
+            return Ok(result);
+        }
+        options.range = Some(GetRange::Bounded(wanted.start + cut.bytes..wanted.end + cut.bytes));
+        let result = self.inner.get_opts(location, options).await?;
+        let range = result.range.start - cut.bytes..result.range.end - cut.bytes;
+        let (meta, attributes) = (result.meta.clone(), result.attributes.clone());
+        // a local file handed out as a `File` would be read from its start by
+        // DataFusion when it scans the whole file; a stream honours the range
+        let payload = GetResultPayload::Stream(result.into_stream());
+        Ok(GetResult { payload, meta, range, attributes })
+    }
 }
 
 impl Skip {
-    /// How many bytes the first `lines` lines of `location` take.
-    async fn cut(&self, inner: &dyn ObjectStore, location: &Path) -> object_store::Result<u64> {
+    fn cached(&self, location: &Path) -> Option<Cut> {
+        self.cuts.lock().ok().and_then(|m| m.get(location).cloned())
+    }
+
+    /// The cut of the version of the object `meta` describes: remembered if
+    /// that version was seen before, else found by reading its first lines.
+    async fn cut(&self, inner: &dyn ObjectStore, meta: &ObjectMeta) -> object_store::Result<Cut> {
         if self.lines == 0 {
-            return Ok(0);
+            return Ok(Cut { bytes: 0, size: meta.size, version: version(meta) });
         }
-        if let Some(n) = self.cut.lock().ok().and_then(|m| m.get(location).copied()) {
-            return Ok(n);
+        if let Some(c) = self.cached(&meta.location).filter(|c| c.size == meta.size && c.version == version(meta)) {
+            return Ok(c);
         }
-        // stream from the start and stop reading once enough lines are seen
-        let mut stream = inner.get_opts(location, GetOptions::default()).await?.into_stream();
-        let (mut seen, mut offset) = (0, 0u64);
-        let mut cut = None;
-        while let Some(chunk) = stream.try_next().await? {
+        let (mut seen, mut offset, mut look) = (0, 0u64, FIRST_LOOK);
+        let mut bytes = None;
+        while bytes.is_none() && offset < meta.size {
+            let end = (offset + look).min(meta.size);
+            let chunk = inner.get_range(&meta.location, offset..end).await?;
             for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
                 seen += 1;
                 if seen == self.lines {
-                    cut = Some(offset + i as u64 + 1);
+                    bytes = Some(offset + i as u64 + 1);
                     break;
                 }
             }
-            if cut.is_some() {
-                break;
-            }
-            offset += chunk.len() as u64;
+            offset = end;
+            look *= 2;
         }
         // fewer lines than skipped: nothing is left
-        let cut = cut.unwrap_or(offset);
-        if let Ok(mut m) = self.cut.lock() {
-            m.insert(location.clone(), cut);
+        let cut = Cut { bytes: bytes.unwrap_or(meta.size), size: meta.size, version: version(meta) };
+        if let Ok(mut m) = self.cuts.lock() {
+            m.insert(meta.location.clone(), cut.clone());
         }
         Ok(cut)
     }
 
     async fn shift_meta(&self, inner: &dyn ObjectStore, mut meta: ObjectMeta) -> object_store::Result<ObjectMeta> {
-        let cut = self.cut(inner, &meta.location).await?;
-        meta.size = meta.size.saturating_sub(cut);
+        meta.size = meta.size.saturating_sub(self.cut(inner, &meta).await?.bytes);
         Ok(meta)
     }
 }
@@ -136,15 +192,6 @@ fn read_only() -> object_store::Error {
     }
 }
 
-fn empty_result(meta: ObjectMeta, attributes: object_store::Attributes) -> GetResult {
-    GetResult {
-        payload: GetResultPayload::Stream(futures::stream::empty().boxed()),
-        meta,
-        range: 0..0,
-        attributes,
-    }
-}
-
 #[async_trait]
 impl ObjectStore for ScanStore {
     async fn put_opts(&self, _location: &Path, _payload: PutPayload, _opts: PutOptions) -> object_store::Result<PutResult> {
@@ -159,52 +206,42 @@ impl ObjectStore for ScanStore {
         Err(read_only())
     }
 
-    async fn get_opts(&self, location: &Path, mut options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         if self.skip.lines == 0 {
             return self.inner.get_opts(location, options).await;
         }
-        let cut = self.skip.cut(self.inner.as_ref(), location).await?;
         if options.head {
             let mut result = self.inner.get_opts(location, options).await?;
-            result.meta.size = result.meta.size.saturating_sub(cut);
+            result.meta = self.skip.shift_meta(self.inner.as_ref(), result.meta).await?;
             return Ok(result);
         }
-        let meta = self.skip.shift_meta(self.inner.as_ref(), self.inner.head(location).await?).await?;
-        // the same range in the shifted object, clamped to what is left
-        let wanted = match options.range.take() {
-            None => 0..meta.size,
-            Some(GetRange::Bounded(r)) => r.start..r.end.min(meta.size),
-            Some(GetRange::Offset(o)) => o..meta.size,
-            Some(GetRange::Suffix(n)) => meta.size.saturating_sub(n)..meta.size,
+        // the cut of the version seen last; checked against the version read
+        let mut cut = match self.skip.cached(location) {
+            Some(c) => c,
+            None => self.skip.cut(self.inner.as_ref(), &self.inner.head(location).await?).await?,
         };
-        if wanted.start >= wanted.end {
-            if wanted.start > meta.size || (wanted.start == meta.size && meta.size > 0) {
-                return Err(object_store::Error::Generic {
-                    store: "ScanStore",
-                    source: format!("range {wanted:?} is beyond the end of '{location}' ({} bytes)", meta.size).into(),
-                });
+        loop {
+            let result = self.shifted_get(location, options.clone(), &cut).await?;
+            if result.meta.size == cut.size && version(&result.meta) == cut.version {
+                let mut result = result;
+                result.meta.size = cut.size.saturating_sub(cut.bytes);
+                return Ok(result);
             }
-            return Ok(empty_result(meta, object_store::Attributes::new()));
+            // the object changed since its cut was made: cut it again
+            cut = self.skip.cut(self.inner.as_ref(), &result.meta).await?;
         }
-        options.range = Some(GetRange::Bounded(wanted.start + cut..wanted.end + cut));
-        let result = self.inner.get_opts(location, options).await?;
-        let range = result.range.start - cut..result.range.end - cut;
-        let attributes = result.attributes.clone();
-        // a local file handed out as a `File` would be read from its start by
-        // DataFusion when it scans the whole file; a stream honours the range
-        let payload = GetResultPayload::Stream(result.into_stream());
-        Ok(GetResult {
-            payload,
-            meta,
-            range,
-            attributes,
-        })
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
-        let cut = self.skip.cut(self.inner.as_ref(), location).await?;
-        let shifted: Vec<Range<u64>> = ranges.iter().map(|r| r.start + cut..r.end + cut).collect();
-        self.inner.get_ranges(location, &shifted).await
+        if self.skip.lines == 0 {
+            return self.inner.get_ranges(location, ranges).await;
+        }
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let options = GetOptions::default().with_range(Some(r.clone()));
+            out.push(self.get_opts(location, options).await?.bytes().await?);
+        }
+        Ok(out)
     }
 
     fn delete_stream(
@@ -224,22 +261,23 @@ impl ObjectStore for ScanStore {
             return listed.boxed();
         }
         let (skip, inner) = (Arc::clone(&self.skip), Arc::clone(&self.inner));
+        // the first lines of several objects are read at once
         listed
-            .and_then(move |m| {
+            .map_ok(move |m| {
                 let (skip, inner) = (Arc::clone(&skip), Arc::clone(&inner));
                 async move { skip.shift_meta(inner.as_ref(), m).await }
             })
+            .try_buffered(16)
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let mut result = self.inner.list_with_delimiter(prefix).await?;
         result.objects.retain(|m| Self::keeps(self.pattern.as_ref(), m));
-        let mut shifted = Vec::with_capacity(result.objects.len());
-        for m in result.objects {
-            shifted.push(self.skip.shift_meta(self.inner.as_ref(), m).await?);
+        if self.skip.lines > 0 {
+            let cuts = result.objects.into_iter().map(|m| self.skip.shift_meta(self.inner.as_ref(), m));
+            result.objects = futures::stream::iter(cuts).buffered(16).try_collect().await?;
         }
-        result.objects = shifted;
         Ok(result)
     }
 
@@ -295,6 +333,21 @@ mod tests {
         let path = Path::from("f.csv");
         assert_eq!(view.head(&path).await.unwrap().size, 0);
         assert!(view.get(&path).await.unwrap().bytes().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_changed_object_is_cut_again() {
+        let mem = Arc::new(InMemory::new());
+        let path = Path::from("f.csv");
+        mem.put(&path, PutPayload::from_static(b"# 1\nid\n1\n")).await.unwrap();
+        let view = ScanStore::new(Arc::clone(&mem) as Arc<dyn ObjectStore>, None, 1);
+        assert_eq!(&view.get(&path).await.unwrap().bytes().await.unwrap()[..], b"id\n1\n");
+        // a longer first line: the remembered cut no longer fits
+        mem.put(&path, PutPayload::from_static(b"# a longer note\nid\n2\n")).await.unwrap();
+        assert_eq!(&view.get_range(&path, 0..5).await.unwrap()[..], b"id\n2\n");
+        assert_eq!(view.head(&path).await.unwrap().size, 5);
+        let listed: Vec<ObjectMeta> = view.list(None).try_collect().await.unwrap();
+        assert_eq!(listed[0].size, 5);
     }
 
     #[tokio::test]
