@@ -97,12 +97,13 @@ impl Session {
         let runtime = runtime_builder(&settings, builder)
             .build_arc()
             .map_err(|e| from_datafusion(e, Some("cannot set up the session".into())))?;
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
             .with_physical_optimizer_rules(physical_rules())
             .build();
+        crate::functions::register_rewrites(&mut state).map_err(|e| from_datafusion(e, None))?;
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx);
 
