@@ -201,7 +201,7 @@ def chart(args, reports, path: pathlib.Path, title: str) -> None:
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(names))], names)
     ax.set_ylabel("seconds (median, log scale)")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", ncols=len(reports))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
