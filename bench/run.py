@@ -177,7 +177,14 @@ def report_markdown(args, reports, mismatches, cold, desc) -> str:
     if mismatches:
         lines += ["", "Wrong answers (compared with DuckDB's):", ""]
         lines += [f"- {e} {q}: {why}" for (e, q), why in sorted(mismatches.items())]
-    lines += ["", "Made by `" + " ".join(["bench/run", *sys.argv[1:]]) + "`."]
+    shown, skip = [], False
+    for a in sys.argv[1:]:
+        # the binaries' paths are bench/run's business, not the reader's
+        if skip or a in ("--pintail-bench", "--pintail"):
+            skip = not skip
+            continue
+        shown.append(a)
+    lines += ["", "Made by `" + " ".join(["bench/run", *shown]) + "`."]
     return "\n".join(lines) + "\n"
 
 

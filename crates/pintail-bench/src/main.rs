@@ -80,23 +80,36 @@ async fn run(args: &Args) -> Result<Value, String> {
     for path in &args.queries {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let sql = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !args.no_warmup {
-            run_sql(&session, &sql).await.map_err(|e| format!("{name}: {e}"))?;
-        }
-        let mut times = Vec::new();
-        let mut last = (Arc::new(Schema::empty()), Vec::new());
-        for _ in 0..args.iterations.max(1) {
-            let started = Instant::now();
-            last = run_sql(&session, &sql).await.map_err(|e| format!("{name}: {e}"))?;
-            times.push(started.elapsed().as_secs_f64());
-        }
-        let rows: usize = last.1.iter().map(RecordBatch::num_rows).sum();
-        if let Some(dir) = &args.results {
-            write_parquet(&dir.join(format!("{name}.parquet")), last.0, &last.1)?;
-        }
-        queries.insert(name, json!({ "times": times, "rows": rows }));
+        // a query that fails is reported in its slot and the others still run
+        let entry = match time_query(&session, &sql, args).await {
+            Ok((times, (schema, batches))) => {
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                if let Some(dir) = &args.results {
+                    write_parquet(&dir.join(format!("{name}.parquet")), schema, &batches)?;
+                }
+                json!({ "times": times, "rows": rows })
+            }
+            Err(e) => json!({ "error": e.lines().next().unwrap_or_default() }),
+        };
+        queries.insert(name, entry);
     }
     Ok(json!({ "engine": "pintail", "version": env!("CARGO_PKG_VERSION"), "queries": queries }))
+}
+
+/// Runs `sql` once to warm up (unless told not to), then times
+/// `args.iterations` runs; returns the seconds and the last result.
+async fn time_query(session: &Session, sql: &str, args: &Args) -> Result<(Vec<f64>, (SchemaRef, Vec<RecordBatch>)), String> {
+    if !args.no_warmup {
+        run_sql(session, sql).await?;
+    }
+    let mut times = Vec::new();
+    let mut last = (Arc::new(Schema::empty()), Vec::new());
+    for _ in 0..args.iterations.max(1) {
+        let started = Instant::now();
+        last = run_sql(session, sql).await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok((times, last))
 }
 
 /// One view per `<table>.parquet` file in `dir`.
