@@ -39,10 +39,12 @@ pub(crate) struct TableParts {
 
 /// Builds the table over `urls`.
 pub(crate) fn build(urls: Vec<ScanUrl>, parts: &TableParts) -> Result<Arc<dyn TableProvider>> {
-    // one group per object store (and way of showing paths), in scan order
+    // one group per object store, in scan order (and per way of showing
+    // paths, when the `filename` column shows them)
     let mut groups: Vec<(String, Shown, Vec<ListingTableUrl>)> = Vec::new();
     for ScanUrl { url, shown } in urls {
         let store = url.object_store().as_str().to_string();
+        let shown = if parts.filename.is_some() { shown } else { Shown::Absolute };
         match groups.iter_mut().find(|(s, sh, _)| *s == store && *sh == shown) {
             Some(group) => group.2.push(url),
             None => groups.push((store, shown, vec![url])),
