@@ -63,13 +63,36 @@ def run_engine(engine: str, args: argparse.Namespace, data: pathlib.Path, result
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         return {"engine": engine, "failed": f"exit status {os.waitstatus_to_exitcode(status)}", "queries": {}}
     report = json.loads(out)
     report["peak_rss"] = usage.ru_maxrss * 1024  # KiB on Linux
-    report["wall"] = wall
     return report
+
+
+def merge(engine: str, rounds: list[dict]) -> dict:
+    """One report from an engine's rounds: all timed runs of each query
+    together, the highest peak RSS; a query that failed in any round, or a
+    round that failed as a whole, counts as failed."""
+    failed = next((r["failed"] for r in rounds if "failed" in r), None)
+    if failed:
+        return {"engine": engine, "failed": failed, "queries": {}}
+    queries: dict[str, dict] = {}
+    for r in rounds:
+        for name, entry in r["queries"].items():
+            merged = queries.setdefault(name, {"times": []})
+            if "error" in entry:
+                merged.pop("times", None)
+                merged["error"] = entry["error"]
+            elif "times" in merged:
+                merged["times"] += entry["times"]
+                merged["rows"] = entry["rows"]
+    return {
+        "engine": engine,
+        "version": rounds[-1].get("version", "?"),
+        "queries": queries,
+        "peak_rss": max(r.get("peak_rss", 0) for r in rounds),
+    }
 
 
 def close(a: object, b: object) -> bool:
@@ -142,8 +165,10 @@ def report_markdown(args, reports, mismatches, cold, desc) -> str:
     lines = [
         f"# TPC-H SF{args.sf:g}, {datetime.date.today()}, {desc}",
         "",
-        f"Parquet files queried in place, {args.threads} threads per engine, one warm-up then "
-        f"{args.iterations} timed runs; seconds as median (min-max). Versions: "
+        f"Parquet files queried in place, {args.threads} threads per engine. The engines take turns: "
+        f"{args.rounds} rounds of one process per engine, each running every query once to warm up then "
+        f"{args.iterations} timed {'run' if args.iterations == 1 else 'runs'}; seconds as the median "
+        f"(min-max) of the {args.rounds * args.iterations} timed runs. Versions: "
         + ", ".join(f"{r['engine']} {r.get('version', '?')}" for r in reports)
         + (f". Pintail settings: {', '.join(args.pintail_set)}" if args.pintail_set else "")
         + ".",
@@ -216,7 +241,9 @@ def chart(args, reports, path: pathlib.Path, title: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor (1, 10, 0.01 ...)")
-    parser.add_argument("--iterations", type=int, default=3, help="timed runs per query, after a warm-up")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per engine, the engines taking turns; each warms up then times --iterations runs")
+    parser.add_argument("--iterations", type=int, default=1, help="timed runs per query in each round, after a warm-up")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
     parser.add_argument("--queries", default="", help="comma-separated subset, e.g. q1,q9")
@@ -236,18 +263,26 @@ def main() -> int:
     wanted = {q for q in args.queries.split(",") if q}
     args.queries = [q for q in QUERIES if not wanted or q.stem in wanted]
     if args.answers_only:
-        args.iterations = 1
+        args.rounds = args.iterations = 1
+    if args.rounds < 1 or args.iterations < 1:
+        parser.error("--rounds and --iterations must be at least 1")
     if "duckdb" not in args.engines:
         args.engines.append("duckdb")  # the answers are checked against DuckDB's
 
     data = generate(args.cache, args.sf)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="pintail-bench-"))
-    reports = []
+    runs: dict[str, list[dict]] = {engine: [] for engine in args.engines}
     for engine in args.engines:
-        results = scratch / engine
-        results.mkdir()
-        print(f"running {engine} (SF{args.sf:g}, {len(args.queries)} queries)", file=sys.stderr)
-        reports.append(run_engine(engine, args, data, results))
+        (scratch / engine).mkdir()
+    # Engines take turns, one process each per round, in a rotating order:
+    # this machine drifts by 10-20% over minutes, which a run of one engine
+    # after another would charge to whichever ran at a bad time.
+    for round_ in range(args.rounds):
+        shift = round_ % len(args.engines)
+        for engine in args.engines[shift:] + args.engines[:shift]:
+            print(f"round {round_ + 1}/{args.rounds}: {engine} (SF{args.sf:g}, {len(args.queries)} queries)", file=sys.stderr)
+            runs[engine].append(run_engine(engine, args, data, scratch / engine))
+    reports = [merge(engine, runs[engine]) for engine in args.engines]
 
     mismatches = {}
     for r in reports:

@@ -23,6 +23,7 @@ mod counted;
 mod describe;
 mod error;
 mod functions;
+mod join_fallback;
 mod result;
 pub mod scan;
 mod session;

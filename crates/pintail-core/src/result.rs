@@ -7,7 +7,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -64,7 +64,8 @@ pub struct Progress {
 /// another task or thread while the result is being consumed.
 #[derive(Debug, Clone)]
 pub struct ProgressHandle {
-    plan: Option<Arc<dyn ExecutionPlan>>,
+    // replaced when the query is planned again (see `join_fallback`)
+    plan: Arc<Mutex<Option<Arc<dyn ExecutionPlan>>>>,
     read: Arc<BytesRead>,
     start: u64,
 }
@@ -72,13 +73,24 @@ pub struct ProgressHandle {
 impl ProgressHandle {
     pub(crate) fn new(plan: Option<Arc<dyn ExecutionPlan>>, read: Arc<BytesRead>) -> Self {
         let start = read.get();
-        Self { plan, read, start }
+        Self {
+            plan: Arc::new(Mutex::new(plan)),
+            read,
+            start,
+        }
+    }
+
+    /// Counts rows from `plan` from now on, the query's plan having been
+    /// made again.
+    pub(crate) fn replace_plan(&self, plan: Arc<dyn ExecutionPlan>) {
+        *self.plan.lock().unwrap_or_else(PoisonError::into_inner) = Some(plan);
     }
 
     /// The progress now.
     pub fn get(&self) -> Progress {
         let mut rows = 0u64;
-        if let Some(plan) = &self.plan {
+        let plan = self.plan.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(plan) = &plan {
             let mut todo: Vec<&Arc<dyn ExecutionPlan>> = vec![plan];
             while let Some(node) = todo.pop() {
                 let children = node.children();

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
@@ -36,7 +36,7 @@ use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
-use crate::{copy, describe, summarize};
+use crate::{copy, describe, join_fallback, summarize};
 
 /// A Pintail session. Clones share the same state.
 #[derive(Clone)]
@@ -297,11 +297,24 @@ impl Session {
 
     pub(crate) async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
-        let task = Arc::new(df.task_ctx());
-        let physical = df.create_physical_plan().await?;
+        let (state, logical) = df.into_parts();
+        let physical = state.create_physical_plan(&logical).await?;
         let progress = ProgressHandle::new(Some(Arc::clone(&physical)), self.inner.stores.bytes_read());
-        let stream = datafusion::physical_plan::execute_stream(physical, task)?;
-        Ok(QueryResult::streaming(stream, text, self.memory_context(), progress))
+        let memory = self.memory_context();
+        let retry = memory.can_spill && join_fallback::applies(&physical);
+        let mut stream = datafusion::physical_plan::execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
+        if retry {
+            let progress = progress.clone();
+            let again = async move {
+                let mut state = state;
+                state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+                let physical = state.create_physical_plan(&logical).await?;
+                progress.replace_plan(Arc::clone(&physical));
+                datafusion::physical_plan::execute_stream(physical, Arc::new(TaskContext::from(&state)))
+            };
+            stream = join_fallback::or_else_retry(stream, Box::pin(again));
+        }
+        Ok(QueryResult::streaming(stream, text, memory, progress))
     }
 
     /// Plans a statement: resolves its file references, then hands it to
