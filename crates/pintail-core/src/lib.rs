@@ -25,6 +25,7 @@ mod error;
 mod functions;
 mod join_fallback;
 mod result;
+mod runtime_filter;
 pub mod scan;
 mod session;
 mod setting_statement;
