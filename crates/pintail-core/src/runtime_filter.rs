@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{and, filter_record_batch, prep_null_mask_filter};
+use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -205,11 +205,10 @@ impl ExecutionPlan for RuntimeFilterExec {
         let input = self.input.execute(partition, context)?;
         Ok(Box::pin(RuntimeFilterStream {
             input,
-            filters: self.filters.clone(),
+            trials: self.filters.iter().cloned().map(Trial::new).collect(),
             baseline: BaselineMetrics::new(&self.metrics, partition),
             dropped: MetricBuilder::new(&self.metrics).counter("rows_dropped", partition),
             paused: MetricBuilder::new(&self.metrics).counter("batches_unfiltered", partition),
-            trial: Trial::default(),
         }))
     }
 
@@ -218,72 +217,92 @@ impl ExecutionPlan for RuntimeFilterExec {
     }
 }
 
-/// How a filter has done lately.
-#[derive(Debug, Default)]
+/// One filter and how it has done lately.
+#[derive(Debug)]
 struct Trial {
+    filter: Arc<dyn PhysicalExpr>,
     seen: usize,
     kept: usize,
+    /// The share of rows kept in the last finished trial (0 before one).
+    share: f64,
     paused: bool,
     batches: usize,
     generation: u64,
 }
 
+impl Trial {
+    fn new(filter: Arc<dyn PhysicalExpr>) -> Self {
+        Self {
+            filter,
+            seen: 0,
+            kept: 0,
+            share: 0.0,
+            paused: false,
+            batches: 0,
+            generation: 0,
+        }
+    }
+}
+
 struct RuntimeFilterStream {
     input: SendableRecordBatchStream,
-    filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Most selective first, so the others see fewer rows.
+    trials: Vec<Trial>,
     baseline: BaselineMetrics,
     dropped: Count,
     paused: Count,
-    trial: Trial,
 }
 
 impl RuntimeFilterStream {
-    /// The batch with the filters applied, or as it came while they are
-    /// paused or not yet known.
-    fn apply(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
-        let generation: u64 = self.filters.iter().map(|f| f.snapshot_generation()).sum();
-        if generation != self.trial.generation {
-            // a filter changed (a build side finished, a TopK tightened)
-            self.trial = Trial { generation, ..Trial::default() };
-        }
-        self.trial.batches += 1;
-        if self.trial.paused && !self.trial.batches.is_multiple_of(PAUSED_SAMPLE) {
-            self.paused.add(1);
-            return Ok(batch);
-        }
-        let mut mask: Option<BooleanArray> = None;
-        for filter in &self.filters {
-            if is_true(filter) {
+    /// The batch with the filters applied, each in turn on the rows the
+    /// ones before kept, skipping those paused or not yet known.
+    fn apply(&mut self, mut batch: RecordBatch) -> Result<RecordBatch> {
+        let before = batch.num_rows();
+        let mut judged = false;
+        for trial in &mut self.trials {
+            let generation = trial.filter.snapshot_generation();
+            if generation != trial.generation {
+                // the filter changed (a build side finished, a TopK tightened)
+                *trial = Trial { generation, ..Trial::new(Arc::clone(&trial.filter)) };
+            }
+            trial.batches += 1;
+            if trial.paused && !trial.batches.is_multiple_of(PAUSED_SAMPLE) {
+                self.paused.add(1);
                 continue;
             }
-            let column = match filter.evaluate(&batch)? {
+            if is_true(&trial.filter) {
+                continue;
+            }
+            let column = match trial.filter.evaluate(&batch)? {
                 ColumnarValue::Array(a) => a,
                 ColumnarValue::Scalar(s) => s.to_array_of_size(batch.num_rows())?,
             };
-            let Some(column) = column.as_any().downcast_ref::<BooleanArray>() else {
+            let Some(mask) = column.as_any().downcast_ref::<BooleanArray>() else {
                 continue; // not a predicate: leave it to the join
             };
-            let column = if column.null_count() > 0 { prep_null_mask_filter(column) } else { column.clone() };
-            mask = Some(match mask {
-                Some(m) => and(&m, &column)?,
-                None => column,
-            });
+            let mask = if mask.null_count() > 0 { prep_null_mask_filter(mask) } else { mask.clone() };
+            let out = filter_record_batch(&batch, &mask)?;
+            trial.seen += batch.num_rows();
+            trial.kept += out.num_rows();
+            batch = out;
+            if trial.seen >= TRIAL_ROWS {
+                #[expect(clippy::cast_precision_loss, reason = "a share of row counts")]
+                let share = trial.kept as f64 / trial.seen as f64;
+                trial.share = share;
+                trial.paused = share > KEEPS_TOO_MUCH;
+                trial.seen = 0;
+                trial.kept = 0;
+                judged = true;
+            }
+            if batch.num_rows() == 0 {
+                break;
+            }
         }
-        let Some(mask) = mask else {
-            return Ok(batch);
-        };
-        let out = filter_record_batch(&batch, &mask)?;
-        self.dropped.add(batch.num_rows() - out.num_rows());
-        self.trial.seen += batch.num_rows();
-        self.trial.kept += out.num_rows();
-        if self.trial.seen >= TRIAL_ROWS {
-            #[expect(clippy::cast_precision_loss, reason = "a share of row counts")]
-            let share = self.trial.kept as f64 / self.trial.seen as f64;
-            self.trial.paused = share > KEEPS_TOO_MUCH;
-            self.trial.seen = 0;
-            self.trial.kept = 0;
+        if judged {
+            self.trials.sort_by(|a, b| a.share.total_cmp(&b.share));
         }
-        Ok(out)
+        self.dropped.add(before - batch.num_rows());
+        Ok(batch)
     }
 }
 
