@@ -22,6 +22,12 @@ use datafusion::arrow::compute::{filter_record_batch, prep_null_mask_filter};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -44,8 +50,12 @@ const KEEPS_TOO_MUCH: f64 = 0.7;
 /// filter that has become selective.
 const PAUSED_SAMPLE: usize = 16;
 
-/// Puts a [`RuntimeFilterExec`] over every file scan that holds dynamic
-/// filters but does not apply them to rows itself.
+/// Puts a [`RuntimeFilterExec`] over the file scans that hold dynamic
+/// filters but do not apply them to rows, where dropping rows early saves
+/// work: below an aggregation, a sort, or the build side of a hash join.
+/// Straight below a join's probe side it would not: the probe checks each
+/// row against the hash table about three times faster than the filter's
+/// expression does (TPC-H q4 at SF10: 0.94 s without, 1.32 s with).
 #[derive(Debug, Default)]
 pub(crate) struct ScanFilterRule;
 
@@ -54,23 +64,7 @@ impl PhysicalOptimizerRule for ScanFilterRule {
         if config.execution.parquet.pushdown_filters {
             return Ok(plan);
         }
-        plan.transform_up(|node| {
-            let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(config) = scan.data_source().downcast_ref::<FileScanConfig>() else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(predicate) = config.file_source().filter() else {
-                return Ok(Transformed::no(node));
-            };
-            let filters = dynamic_filters(&predicate, &node.schema())?;
-            if filters.is_empty() {
-                return Ok(Transformed::no(node));
-            }
-            Ok(Transformed::yes(Arc::new(RuntimeFilterExec::new(node, filters)) as _))
-        })
-        .map(|t| t.data)
+        place(plan, false)
     }
 
     fn name(&self) -> &'static str {
@@ -80,6 +74,67 @@ impl PhysicalOptimizerRule for ScanFilterRule {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// `node` with filters placed under it; `worth` says whether what consumes
+/// `node`'s rows (up to the first operator that does real work per row)
+/// gains from getting fewer.
+fn place(node: Arc<dyn ExecutionPlan>, worth: bool) -> Result<Arc<dyn ExecutionPlan>> {
+    if worth && let Some(wrapped) = wrap(&node)? {
+        return Ok(wrapped);
+    }
+    let children = node.children();
+    if children.is_empty() {
+        return Ok(node);
+    }
+    let cheap = node.downcast_ref::<FilterExec>().is_some()
+        || node.downcast_ref::<ProjectionExec>().is_some()
+        || node.downcast_ref::<RepartitionExec>().is_some()
+        || node.downcast_ref::<CoalescePartitionsExec>().is_some()
+        || node.downcast_ref::<CooperativeExec>().is_some();
+    let join = node.downcast_ref::<HashJoinExec>().is_some();
+    let mut changed = false;
+    let mut new_children = Vec::with_capacity(children.len());
+    for (i, child) in children.into_iter().enumerate() {
+        // a hash join builds from its first input and probes with the second
+        let child_worth = if join { i == 0 } else if cheap { worth } else { true };
+        let new_child = place(Arc::clone(child), child_worth)?;
+        changed |= !Arc::ptr_eq(&new_child, child);
+        new_children.push(new_child);
+    }
+    if changed { node.replace_children(new_children, recompute()) } else { Ok(node) }
+}
+
+/// `node` under a [`RuntimeFilterExec`] when it is a file scan with dynamic
+/// filters, or a filter straight over one (the cheap static filter first).
+fn wrap(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let (scan, over_filter) = match node.downcast_ref::<FilterExec>() {
+        Some(f) => (f.input(), true),
+        None => (node, false),
+    };
+    let Some(predicate) = scan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|s| s.data_source().downcast_ref::<FileScanConfig>())
+        .and_then(|c| c.file_source().filter())
+    else {
+        return Ok(None);
+    };
+    if over_filter {
+        let filters = dynamic_filters(&predicate, &node.schema())?;
+        if !filters.is_empty() {
+            return Ok(Some(Arc::new(RuntimeFilterExec::new(Arc::clone(node), filters))));
+        }
+    }
+    let filters = dynamic_filters(&predicate, &scan.schema())?;
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let filtered: Arc<dyn ExecutionPlan> = Arc::new(RuntimeFilterExec::new(Arc::clone(scan), filters));
+    Ok(Some(if over_filter { Arc::clone(node).replace_children(vec![filtered], recompute())? } else { filtered }))
+}
+
+fn recompute() -> ReplaceChildrenOptions {
+    ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute)
 }
 
 /// The dynamic filters inside a scan's predicate, their columns renamed to
