@@ -59,7 +59,6 @@ def run_engine(engine: str, args: argparse.Namespace, data: pathlib.Path, result
         cmd += queries
     else:
         cmd = [sys.executable, str(BENCH / "engine.py"), engine, *common, "--threads", str(args.threads), *queries]
-    started = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
