@@ -39,6 +39,9 @@ pub enum ErrorKind {
     NotSupported,
     /// The query was cancelled (Ctrl-C, a timeout, a closed client).
     Cancelled,
+    /// Another writer changed the same table first; running the statement
+    /// again is safe and usually succeeds.
+    Conflict,
     /// A bug in Pintail or a library under it, panics included.
     Internal,
 }
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::OutOfMemory => "out of memory",
             ErrorKind::NotSupported => "not supported",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal error",
         }
     }

@@ -22,6 +22,7 @@ mod copy;
 mod counted;
 mod describe;
 mod error;
+mod extension;
 mod functions;
 mod join_fallback;
 mod result;
@@ -35,8 +36,9 @@ mod stores;
 mod summarize;
 
 pub use error::{Error, ErrorKind, Result};
+pub use extension::Extension;
 pub use result::{Progress, ProgressHandle, QueryResult};
-pub use session::{Session, TableInfo};
+pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};
 pub use settings::{SettingName, Settings};
 pub use statement::{Statement, StatementKind, is_complete, split_statements};
 pub use stores::Stores;

@@ -10,11 +10,11 @@
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
 use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -31,12 +31,18 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::FutureExt;
 
 use crate::error::{Error, ErrorKind, Result, from_datafusion};
+use crate::extension::Extension;
 use crate::result::{MemoryContext, ProgressHandle, QueryResult, panic_message};
 use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
 use crate::{copy, describe, join_fallback, runtime_filter, summarize};
+
+/// The catalog of in-memory tables and views.
+pub const MEMORY_CATALOG: &str = "memory";
+/// The schema of in-memory tables and views.
+pub const MEMORY_SCHEMA: &str = "main";
 
 /// A Pintail session. Clones share the same state.
 #[derive(Clone)]
@@ -51,6 +57,27 @@ struct Inner {
     scans: Arc<ScanSchema>,
     stores: Arc<Stores>,
     next_scan: AtomicU64,
+    extensions: RwLock<Vec<Arc<dyn Extension>>>,
+}
+
+/// A session reference that does not keep the session alive: for catalogs
+/// and tables that the session owns and that need to call back into it.
+#[derive(Clone, Default)]
+pub struct WeakSession {
+    inner: Weak<Inner>,
+}
+
+impl WeakSession {
+    /// The session, if it is still open.
+    pub fn upgrade(&self) -> Option<Session> {
+        self.inner.upgrade().map(|inner| Session { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakSession")
+    }
 }
 
 /// A table or view, with its columns, as `.tables` and completion list them.
@@ -80,7 +107,9 @@ impl Session {
 
     /// An in-memory session with the given settings.
     pub fn with_settings(settings: Settings) -> Result<Self> {
+        // named as in DuckDB: memory.main
         let config = SessionConfig::new()
+            .with_default_catalog_and_schema(MEMORY_CATALOG, MEMORY_SCHEMA)
             .with_information_schema(true)
             .with_target_partitions(settings.threads)
             .set_bool("datafusion.catalog.has_header", true);
@@ -122,6 +151,7 @@ impl Session {
                 scans,
                 stores,
                 next_scan: AtomicU64::new(1),
+                extensions: RwLock::new(Vec::new()),
             }),
         })
     }
@@ -130,6 +160,80 @@ impl Session {
     /// DataFusion APIs directly (registering Arrow data, Flight SQL).
     pub fn context(&self) -> &SessionContext {
         &self.inner.ctx
+    }
+
+    /// A reference to this session that does not keep it alive.
+    pub fn downgrade(&self) -> WeakSession {
+        WeakSession {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Adds an extension, which sees every later statement and DDL plan
+    /// before the session does. Adding one with the same name again
+    /// replaces it.
+    pub fn add_extension(&self, extension: Arc<dyn Extension>) {
+        let mut list = self.inner.extensions.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        list.retain(|e| e.name() != extension.name());
+        list.push(extension);
+    }
+
+    /// The extension added under `name`.
+    pub fn extension(&self, name: &str) -> Option<Arc<dyn Extension>> {
+        self.extensions().into_iter().find(|e| e.name() == name)
+    }
+
+    fn extensions(&self) -> Vec<Arc<dyn Extension>> {
+        self.inner.extensions.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Makes `catalog.schema` where unqualified names are looked up and
+    /// created.
+    pub fn use_schema(&self, catalog: &str, schema: &str) {
+        let state_ref = self.inner.ctx.state_ref();
+        let mut state = state_ref.write();
+        let options = &mut state.config_mut().options_mut().catalog;
+        options.default_catalog = catalog.to_string();
+        options.default_schema = schema.to_string();
+    }
+
+    /// Removes catalog `name` (a detached database); `false` if there was
+    /// none.
+    pub fn deregister_catalog(&self, name: &str) -> bool {
+        let state_ref = self.inner.ctx.state_ref();
+        let mut state = state_ref.write();
+        let old = Arc::clone(state.catalog_list());
+        if old.catalog(name).is_none() {
+            return false;
+        }
+        let list = MemoryCatalogProviderList::new();
+        for other in old.catalog_names() {
+            if other != name
+                && let Some(catalog) = old.catalog(&other)
+            {
+                list.register_catalog(other, catalog);
+            }
+        }
+        *state = SessionStateBuilder::from(state.clone()).with_catalog_list(Arc::new(list)).build();
+        true
+    }
+
+    /// The catalog and schema unqualified names refer to.
+    pub fn current_schema(&self) -> (String, String) {
+        let state_ref = self.inner.ctx.state_ref();
+        let state = state_ref.read();
+        let options = &state.config().options().catalog;
+        (options.default_catalog.clone(), options.default_schema.clone())
+    }
+
+    /// A result with no columns, for statements that only do something.
+    pub fn empty_result(&self, text: &str) -> QueryResult {
+        QueryResult::empty(text, self.memory_context())
+    }
+
+    /// A result holding `batches`.
+    pub fn batches_result(&self, schema: SchemaRef, batches: Vec<RecordBatch>, text: &str) -> QueryResult {
+        QueryResult::batches(schema, batches, text, self.memory_context())
     }
 
     /// The current settings.
@@ -209,6 +313,11 @@ impl Session {
     }
 
     async fn execute_inner(&self, s: &Statement) -> Result<QueryResult> {
+        for extension in self.extensions() {
+            if let Some(result) = extension.statement(self, s).await? {
+                return Ok(result);
+            }
+        }
         match s.kind() {
             StatementKind::Summarize => summarize::run(self, s).await,
             StatementKind::Describe => describe::run(self, s).await,
@@ -282,7 +391,9 @@ impl Session {
         outcome
     }
 
-    pub(crate) fn parse_one(&self, text: &str) -> Result<DFStatement> {
+    /// Parses one statement with DataFusion's parser and this session's
+    /// dialect.
+    pub fn parse_one(&self, text: &str) -> Result<DFStatement> {
         // parsing needs no snapshot of the state: borrow it briefly
         let state_ref = self.inner.ctx.state_ref();
         let state = state_ref.read();
@@ -290,12 +401,21 @@ impl Session {
         state.sql_to_statement(text, &dialect).map_err(Error::from)
     }
 
-    pub(crate) async fn run_df_statement(&self, stmt: DFStatement, text: &str) -> Result<QueryResult> {
+    /// Plans and runs a parsed statement (file references resolved).
+    pub async fn run_df_statement(&self, stmt: DFStatement, text: &str) -> Result<QueryResult> {
         let plan = self.plan_statement(stmt).await?;
         self.run_plan(plan, text).await
     }
 
-    pub(crate) async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+    /// Runs a logical plan; `text` is the SQL it came from, for errors.
+    pub async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        if let LogicalPlan::Ddl(ddl) = &plan {
+            for extension in self.extensions() {
+                if let Some(result) = extension.ddl(self, ddl, text).await? {
+                    return Ok(result);
+                }
+            }
+        }
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
@@ -319,7 +439,7 @@ impl Session {
 
     /// Plans a statement: resolves its file references, then hands it to
     /// DataFusion's planner.
-    pub(crate) async fn plan_statement(&self, mut stmt: DFStatement) -> Result<LogicalPlan> {
+    pub async fn plan_statement(&self, mut stmt: DFStatement) -> Result<LogicalPlan> {
         let scans = self.collect(&mut stmt)?;
         let state = self.inner.ctx.state();
         let planned = async {
@@ -348,7 +468,7 @@ impl Session {
     }
 
     /// Plans the text of a query (or a table or file name) as a `SELECT`.
-    pub(crate) async fn plan_relation(&self, text: &str) -> Result<LogicalPlan> {
+    pub async fn plan_relation(&self, text: &str) -> Result<LogicalPlan> {
         let trimmed = text.trim();
         let first = trimmed
             .split(|c: char| c.is_whitespace() || c == '(')

@@ -52,7 +52,7 @@ impl Statement {
     }
 
     /// The tokens, whitespace and comments removed.
-    pub(crate) fn tokens(&self) -> &[TokenWithSpan] {
+    pub fn tokens(&self) -> &[TokenWithSpan] {
         &self.tokens
     }
 

@@ -26,9 +26,11 @@ pub struct PintailDb {
 }
 
 impl PintailDb {
-    /// A fresh in-memory session.
+    /// A fresh in-memory session, able to ATTACH databases.
     pub fn new() -> Result<Self, pintail_core::Error> {
-        Ok(Self { session: Session::new()? })
+        let session = Session::new()?;
+        pintail_storage::install(&session);
+        Ok(Self { session })
     }
 }
 

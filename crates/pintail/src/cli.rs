@@ -19,10 +19,15 @@ use clap_complete::Shell;
 #[derive(Debug, Parser)]
 #[command(name = "pintail", version, about, long_about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Database to open. Reserved: databases arrive in a later release, so
-    /// for now only `:memory:` (the default) is accepted.
+    /// Database to open (a directory of Delta Lake tables), created if it
+    /// does not exist. Without one, or with `:memory:`, the session is in
+    /// memory; `ATTACH 'path'` adds databases later.
     #[arg(value_name = "DB")]
     pub database: Option<PathBuf>,
+
+    /// Open the database read-only: statements that would change it fail.
+    #[arg(long = "read-only", requires = "database")]
+    pub read_only: bool,
 
     /// Run SQL (or a dot-command) and exit; may be given more than once.
     #[arg(short = 'c', long = "command", value_name = "SQL")]

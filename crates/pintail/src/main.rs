@@ -89,14 +89,6 @@ fn settings_from(cli: &Cli) -> Result<Settings, pintail_core::Error> {
 
 async fn run(cli: Cli) -> ExitCode {
     let color = color_stderr();
-    if let Some(db) = cli.database.as_ref().filter(|d| d.as_os_str() != ":memory:") {
-        eprintln!(
-            "{}: opening a database ('{}') is not supported yet; Pintail sessions are in memory for now",
-            repl::error_style(color).paint("error"),
-            db.display()
-        );
-        return ExitCode::from(2);
-    }
     let session = match settings_from(&cli).and_then(Session::with_settings) {
         Ok(s) => s,
         Err(e) => {
@@ -104,6 +96,18 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // ATTACH works in every session; a path argument also opens one
+    pintail_storage::install(&session);
+    if let Some(db) = cli.database.as_ref().filter(|d| d.as_os_str() != ":memory:") {
+        let options = pintail_storage::AttachOptions {
+            name: None,
+            read_only: cli.read_only,
+        };
+        if let Err(e) = pintail_storage::open_with(&session, db, &options) {
+            report(&ShellError::Query(e), color);
+            return ExitCode::from(2);
+        }
+    }
     let mode: OutputMode = cli.mode.parse().unwrap_or_default();
     let mut shell = Shell::new(session, mode, cli.max_rows);
     shell.timer = cli.timer;

@@ -269,9 +269,10 @@ impl Shell {
 
     async fn tables(&mut self) -> Result<(), ShellError> {
         let tables = self.session.tables().await?;
+        let (catalog, schema) = self.session.current_schema();
         let mut out = io::stdout().lock();
         for t in tables {
-            let name = if t.catalog == "datafusion" && t.schema == "public" {
+            let name = if t.catalog == catalog && t.schema == schema {
                 t.name
             } else {
                 format!("{}.{}.{}", t.catalog, t.schema, t.name)

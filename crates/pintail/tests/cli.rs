@@ -134,8 +134,24 @@ fn unknown_dot_command_exits_2() {
 }
 
 #[test]
-fn database_argument_is_reserved() {
-    snapshot!(pintail().args(["my.db", "-c", "SELECT 1"]));
+fn database_keeps_tables_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cars.db");
+    let made = pintail()
+        .arg(&db)
+        .args(["-c", "CREATE TABLE cars AS SELECT * FROM 'examples/data/cars.parquet'"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    snapshot!(pintail().arg(&db).args(["-m", "csv", "-c", ".tables", "-c", "SELECT origin, count(*) AS n FROM cars GROUP BY 1 ORDER BY 1"]));
+    // read-only: reads work, writes are refused and change nothing
+    snapshot!(pintail().arg(&db).args(["--read-only", "-c", "DELETE FROM cars"]));
+    snapshot!(pintail().arg(&db).args(["-m", "csv", "-c", "SELECT count(*) AS n FROM cars"]));
+}
+
+#[test]
+fn not_a_database_is_refused() {
+    snapshot!(pintail().args(["examples/data", "-c", "SELECT 1"]));
 }
 
 #[test]

@@ -1,0 +1,61 @@
+//! Delta Lake's errors as Pintail's, naming the table they concern.
+
+use deltalake::errors::DeltaTableError;
+use deltalake::kernel::transaction::TransactionError;
+use pintail_core::datafusion::error::DataFusionError;
+use pintail_core::{Error, ErrorKind};
+
+/// Converts an error from an operation on table `table`.
+pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
+    let message = e.to_string();
+    match e {
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(c),
+        } => conflict(table, &c.to_string()),
+        DeltaTableError::Transaction {
+            source: TransactionError::VersionAlreadyExists(v),
+        }
+        | DeltaTableError::VersionAlreadyExists(v) => conflict(table, &format!("version {v} was written by another writer")),
+        DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(n),
+        } => conflict(table, &format!("gave up after {n} attempts to commit")),
+        DeltaTableError::InvalidJsonLog { .. } | DeltaTableError::InvalidStatsJson { .. } => {
+            Error::new(ErrorKind::Data, format!("table '{table}' has a damaged log entry: {message}"))
+                .with_hint("restore the file under _delta_log from a backup, or read an earlier version with AT (VERSION => n)")
+        }
+        DeltaTableError::SchemaMismatch { .. } => Error::plan(format!("table '{table}': {message}")),
+        DeltaTableError::ObjectStore { source } => object_store_error(table, &source),
+        DeltaTableError::Parquet { .. } | DeltaTableError::Arrow { .. } | DeltaTableError::InvalidData { .. } => {
+            Error::new(ErrorKind::Data, format!("table '{table}': {message}"))
+        }
+        DeltaTableError::NotATable(_) | DeltaTableError::NotInitialized => {
+            Error::plan(format!("'{table}' is not a Delta table: {message}"))
+        }
+        DeltaTableError::InvalidVersion(v) => Error::plan(format!("table '{table}' has no version {v}")),
+        DeltaTableError::Generic(m) if m.contains("already exists") => Error::plan(format!("table '{table}' already exists")),
+        DeltaTableError::GenericError { source } => match source.downcast::<DataFusionError>() {
+            Ok(df) => Error::from(*df),
+            Err(other) => Error::new(ErrorKind::Execution, format!("table '{table}': {other}")),
+        },
+        _ => Error::new(ErrorKind::Execution, format!("table '{table}': {message}")),
+    }
+}
+
+fn object_store_error(table: &str, e: &deltalake::ObjectStoreError) -> Error {
+    match e {
+        deltalake::ObjectStoreError::NotFound { path, .. } => Error::io(format!("table '{table}': file '{path}' is missing"))
+            .with_hint("a file the table's log names was deleted; restore it, or read an earlier version"),
+        deltalake::ObjectStoreError::AlreadyExists { .. } => conflict(table, "another writer committed first"),
+        other => Error::io(format!("table '{table}': {other}")),
+    }
+}
+
+fn conflict(table: &str, detail: &str) -> Error {
+    Error::new(ErrorKind::Conflict, format!("table '{table}' was changed by another writer: {detail}"))
+        .with_hint("nothing was written; run the statement again")
+}
+
+/// A Pintail error carried through DataFusion (out of a `TableProvider`).
+pub fn to_datafusion(e: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}

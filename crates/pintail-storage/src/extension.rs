@@ -1,0 +1,361 @@
+//! The session extension that adds databases: `ATTACH`, `DETACH`, `USE`,
+//! `ALTER TABLE`, and DDL on database catalogs (see [`crate::ddl`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use deltalake::DeltaTable;
+use deltalake::kernel::{DataType as DeltaType, StructField};
+use pintail_core::datafusion::common::TableReference;
+use pintail_core::datafusion::logical_expr::DdlStatement;
+use pintail_core::datafusion::sql::parser::Statement as DFStatement;
+use pintail_core::datafusion::sql::sqlparser::ast::{self, AlterTableOperation};
+use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
+use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
+use pintail_core::{Error, ErrorKind, Extension, QueryResult, Result, Session, Statement};
+
+use crate::catalog::{Database, DatabaseCatalog};
+use crate::errors::delta_error;
+use crate::layout::{DEFAULT_SCHEMA, Layout};
+use crate::table::log_store;
+
+/// The databases attached to one session, by catalog name.
+#[derive(Debug, Default)]
+pub struct Databases {
+    map: RwLock<HashMap<String, Arc<Database>>>,
+}
+
+impl Databases {
+    /// The database attached as `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Database>> {
+        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
+    }
+
+    fn insert(&self, db: Arc<Database>) {
+        self.map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(db.name().to_string(), db);
+    }
+
+    fn remove(&self, name: &str) -> Option<Arc<Database>> {
+        self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name)
+    }
+}
+
+/// Options of `ATTACH`.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    /// The catalog name; the file name without its extension if `None`.
+    pub name: Option<String>,
+    /// Refuse writes, and do not create the database if it is missing.
+    pub read_only: bool,
+}
+
+/// The extension; one per session, found again by name.
+#[derive(Debug, Default)]
+pub struct StorageExtension {
+    dbs: Databases,
+}
+
+/// The extension's name in the session.
+pub const NAME: &str = "pintail-storage";
+
+impl StorageExtension {
+    /// Attaches the database at `path`; returns its catalog name.
+    pub fn attach(&self, session: &Session, path: &Path, options: &AttachOptions) -> Result<String> {
+        let name = match &options.name {
+            Some(n) => n.clone(),
+            None => default_name(path)?,
+        };
+        if self.dbs.get(&name).is_some() || session.context().catalog(&name).is_some() {
+            return Err(Error::plan(format!("a database named '{name}' is already attached"))
+                .with_hint("pick another name with ATTACH '...' AS other_name"));
+        }
+        if options.read_only && !path.exists() {
+            return Err(Error::io(format!("database '{}' does not exist", path.display()))
+                .with_hint("a database attached read-only must exist already"));
+        }
+        let layout = Layout::open_or_create(path)?;
+        let db = Arc::new(Database::new(name.clone(), layout, options.read_only, session.downgrade()));
+        session
+            .context()
+            .register_catalog(name.clone(), Arc::new(DatabaseCatalog::new(Arc::clone(&db))));
+        self.dbs.insert(db);
+        Ok(name)
+    }
+
+    fn detach(&self, session: &Session, name: &str, if_exists: bool) -> Result<()> {
+        if self.dbs.get(name).is_none() {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(Error::plan(format!("no database named '{name}' is attached")));
+        }
+        if session.current_schema().0 == name {
+            return Err(Error::plan(format!("cannot detach database '{name}': it is the current database"))
+                .with_hint("USE another database first"));
+        }
+        self.dbs.remove(name);
+        session.deregister_catalog(name);
+        Ok(())
+    }
+
+    /// The attached databases.
+    pub fn databases(&self) -> &Databases {
+        &self.dbs
+    }
+
+    async fn alter_table(&self, session: &Session, s: &Statement) -> Result<Option<QueryResult>> {
+        let DFStatement::Statement(stmt) = session.parse_one(s.text())? else { return Ok(None) };
+        let ast::Statement::AlterTable(alter) = *stmt else { return Ok(None) };
+        let reference = TableReference::from(alter.name.to_string());
+        let (catalog, schema) = session.current_schema();
+        let name = reference.resolve(&catalog, &schema);
+        let Some(db) = self.dbs.get(&name.catalog) else { return Ok(None) };
+        db.check_writable()?;
+        let (schema, table) = (name.schema.to_string(), name.table.to_string());
+        if !db.layout().has_table(&schema, &table) {
+            if alter.if_exists {
+                return Ok(Some(session.empty_result(s.text())));
+            }
+            return Err(Error::plan(format!("table '{table}' does not exist in {}.{schema}", db.name())));
+        }
+        for op in alter.operations {
+            match op {
+                AlterTableOperation::RenameTable { table_name } => {
+                    let to = match table_name {
+                        ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => n,
+                    };
+                    let to = TableReference::from(to.to_string()).resolve(db.name(), &schema);
+                    if to.catalog.as_ref() != db.name() {
+                        return Err(Error::plan("a table cannot be renamed into another database"));
+                    }
+                    db.layout().rename_table(&schema, &table, &to.schema, &to.table)?;
+                }
+                AlterTableOperation::AddColumn {
+                    column_def,
+                    if_not_exists,
+                    ..
+                } => add_column(session, &db, &schema, &table, &column_def, if_not_exists).await?,
+                other => {
+                    return Err(Error::new(ErrorKind::NotSupported, format!("ALTER TABLE ... {other} is not supported"))
+                        .with_hint("supported: ADD COLUMN, RENAME TO"));
+                }
+            }
+        }
+        Ok(Some(session.empty_result(s.text())))
+    }
+}
+
+async fn add_column(
+    session: &Session,
+    db: &Database,
+    schema: &str,
+    table: &str,
+    def: &ast::ColumnDef,
+    if_not_exists: bool,
+) -> Result<()> {
+    let column = def.name.value.clone();
+    if !def.options.is_empty() {
+        return Err(Error::new(
+            ErrorKind::NotSupported,
+            format!("column '{column}': a new column of a Delta table takes no NOT NULL, DEFAULT or other options"),
+        )
+        .with_hint("existing rows read NULL in the new column"));
+    }
+    // DataFusion's own type names, by planning a cast to the type
+    let probe = session
+        .plan_relation(&format!("SELECT CAST(NULL AS {}) AS c", def.data_type))
+        .await?;
+    let arrow_type = probe.schema().field(0).data_type().clone();
+    let field = pintail_core::datafusion::arrow::datatypes::Field::new(&column, arrow_type, true);
+    let delta_field: StructField = deltalake::kernel::engine::arrow_conversion::TryIntoKernel::try_into_kernel(&field)
+        .map_err(|e| Error::plan(format!("column '{column}': {e}")))?;
+    let _: &DeltaType = delta_field.data_type();
+    let mut delta = DeltaTable::new(log_store(&db.layout().table_dir(schema, table))?);
+    delta.load().await.map_err(|e| delta_error(table, e))?;
+    if delta
+        .snapshot()
+        .map_err(|e| delta_error(table, e))?
+        .schema()
+        .field(&column)
+        .is_some()
+    {
+        if if_not_exists {
+            return Ok(());
+        }
+        return Err(Error::plan(format!("table '{table}' already has a column '{column}'")));
+    }
+    delta
+        .add_columns()
+        .with_fields([delta_field])
+        .await
+        .map_err(|e| delta_error(table, e))?;
+    Ok(())
+}
+
+/// The catalog name of a database file: `sales.db` -> `sales`.
+fn default_name(path: &Path) -> Result<String> {
+    let stem = PathBuf::from(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty() && !s.starts_with('.'));
+    stem.ok_or_else(|| {
+        Error::plan(format!("cannot name a database after '{}'", path.display()))
+            .with_hint("give it a name: ATTACH 'path' AS name")
+    })
+}
+
+#[async_trait]
+impl Extension for StorageExtension {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn statement(&self, session: &Session, s: &Statement) -> Result<Option<QueryResult>> {
+        let Some(Token::Word(first)) = s.tokens().first().map(|t| &t.token) else {
+            return Ok(None);
+        };
+        match first.keyword {
+            Keyword::ATTACH => {
+                let (path, options, if_not_exists) = parse_attach(s)?;
+                if if_not_exists && options.name.as_deref().is_some_and(|n| self.dbs.get(n).is_some()) {
+                    return Ok(Some(session.empty_result(s.text())));
+                }
+                self.attach(session, Path::new(&path), &options)?;
+                Ok(Some(session.empty_result(s.text())))
+            }
+            Keyword::DETACH => {
+                let (name, if_exists) = parse_detach(s)?;
+                self.detach(session, &name, if_exists)?;
+                Ok(Some(session.empty_result(s.text())))
+            }
+            Keyword::USE => {
+                let words: Vec<String> = s.tokens()[1..]
+                    .iter()
+                    .filter_map(|t| match &t.token {
+                        Token::Word(w) => Some(w.value.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(first) = words.first() else { return Ok(None) };
+                let (current, _) = session.current_schema();
+                let ctx = session.context();
+                // a database (and maybe a schema of it), or a schema of the current one
+                let (catalog, schema) = match (ctx.catalog(first), words.get(1)) {
+                    (Some(_), Some(schema)) => (first.clone(), schema.clone()),
+                    (Some(_), None) => (first.clone(), DEFAULT_SCHEMA.to_string()),
+                    (None, _) => (current, first.clone()),
+                };
+                let exists = ctx.catalog(&catalog).is_some_and(|c| c.schema(&schema).is_some());
+                if !exists {
+                    return Err(Error::plan(format!("no database or schema named '{}'", words.join(".")))
+                        .with_hint("attached databases are listed by SELECT DISTINCT table_catalog FROM information_schema.tables"));
+                }
+                session.use_schema(&catalog, &schema);
+                Ok(Some(session.empty_result(s.text())))
+            }
+            Keyword::ALTER => self.alter_table(session, s).await,
+            _ => Ok(None),
+        }
+    }
+
+    async fn ddl(&self, session: &Session, ddl: &DdlStatement, text: &str) -> Result<Option<QueryResult>> {
+        crate::ddl::run(&self.dbs, session, ddl, text).await
+    }
+}
+
+fn words_upper(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// `ATTACH [DATABASE] [IF NOT EXISTS] 'path' [AS name] [(READ_ONLY)]`.
+fn parse_attach(s: &Statement) -> Result<(String, AttachOptions, bool)> {
+    let usage = || {
+        Error::new(ErrorKind::Syntax, format!("cannot read ATTACH statement: {}", s.text()))
+            .with_hint("ATTACH [IF NOT EXISTS] 'path/to/db' [AS name] [(READ_ONLY)]")
+    };
+    let tokens: Vec<&Token> = s.tokens().iter().map(|t| &t.token).collect();
+    let mut i = 1;
+    if tokens.get(i).and_then(|t| words_upper(t)).as_deref() == Some("DATABASE") {
+        i += 1;
+    }
+    let mut if_not_exists = false;
+    if tokens.get(i).and_then(|t| words_upper(t)).as_deref() == Some("IF") {
+        if tokens.get(i + 1).and_then(|t| words_upper(t)).as_deref() != Some("NOT")
+            || tokens.get(i + 2).and_then(|t| words_upper(t)).as_deref() != Some("EXISTS")
+        {
+            return Err(usage());
+        }
+        if_not_exists = true;
+        i += 3;
+    }
+    let path = match tokens.get(i) {
+        Some(Token::SingleQuotedString(p)) => p.clone(),
+        _ => return Err(usage()),
+    };
+    i += 1;
+    let mut options = AttachOptions::default();
+    if tokens.get(i).and_then(|t| words_upper(t)).as_deref() == Some("AS") {
+        match tokens.get(i + 1) {
+            Some(Token::Word(w)) => options.name = Some(if w.quote_style.is_some() { w.value.clone() } else { w.value.to_ascii_lowercase() }),
+            _ => return Err(usage()),
+        }
+        i += 2;
+    }
+    if tokens.get(i) == Some(&&Token::LParen) {
+        let mut j = i + 1;
+        while let Some(t) = tokens.get(j) {
+            match t {
+                Token::RParen => break,
+                Token::Comma => {}
+                Token::Word(w) if w.value.eq_ignore_ascii_case("read_only") => options.read_only = true,
+                other => {
+                    return Err(Error::option(&other.to_string(), "unknown ATTACH option").with_hint("the option is READ_ONLY"));
+                }
+            }
+            j += 1;
+        }
+        if tokens.get(j) != Some(&&Token::RParen) {
+            return Err(usage());
+        }
+        i = j + 1;
+    }
+    if i != tokens.len() {
+        return Err(usage());
+    }
+    Ok((path, options, if_not_exists))
+}
+
+/// `DETACH [DATABASE] [IF EXISTS] name`.
+fn parse_detach(s: &Statement) -> Result<(String, bool)> {
+    let usage = || Error::new(ErrorKind::Syntax, format!("cannot read DETACH statement: {}", s.text())).with_hint("DETACH [IF EXISTS] name");
+    let tokens: Vec<&Token> = s.tokens().iter().map(|t| &t.token).collect();
+    let mut i = 1;
+    if tokens.get(i).and_then(|t| words_upper(t)).as_deref() == Some("DATABASE") {
+        i += 1;
+    }
+    let mut if_exists = false;
+    if tokens.get(i).and_then(|t| words_upper(t)).as_deref() == Some("IF") {
+        if tokens.get(i + 1).and_then(|t| words_upper(t)).as_deref() != Some("EXISTS") {
+            return Err(usage());
+        }
+        if_exists = true;
+        i += 2;
+    }
+    let name = match tokens.get(i) {
+        Some(Token::Word(w)) if w.quote_style.is_some() => w.value.clone(),
+        Some(Token::Word(w)) => w.value.to_ascii_lowercase(),
+        _ => return Err(usage()),
+    };
+    if i + 1 != tokens.len() {
+        return Err(usage());
+    }
+    Ok((name, if_exists))
+}

@@ -1,0 +1,478 @@
+//! A database table as DataFusion sees it: reads and `INSERT` go to
+//! deltalake's own provider; `DELETE`, `UPDATE` and `TRUNCATE` run
+//! deltalake's operations, each one Delta commit.
+//!
+//! A table is opened fresh (its latest version, or the one asked for) each
+//! time a statement names it, so every statement sees what other processes
+//! have committed. Column defaults, which Delta Lake has no writer feature
+//! for that deltalake supports, are kept as SQL text in the column's
+//! metadata under [`DEFAULT_KEY`] and parsed when the table is opened.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deltalake::delta_datafusion::DeltaScanNext;
+use deltalake::logstore::LogStoreRef;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use pintail_core::datafusion::arrow::array::{RecordBatch, UInt64Array};
+use pintail_core::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use pintail_core::datafusion::catalog::Session as DFSession;
+use pintail_core::datafusion::common::tree_node::TreeNodeRecursion;
+use pintail_core::datafusion::common::{DFSchema, DataFusionError, Result as DFResult, Statistics};
+use pintail_core::datafusion::datasource::{TableProvider, TableType};
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+use pintail_core::datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder, TaskContext};
+use pintail_core::datafusion::logical_expr::dml::InsertOp;
+use pintail_core::datafusion::logical_expr::utils::conjunction;
+use pintail_core::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use pintail_core::datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use pintail_core::datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use pintail_core::datafusion::physical_plan::metrics::MetricsSet;
+use pintail_core::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use pintail_core::datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use pintail_core::datafusion::prelude::SessionContext;
+use pintail_core::{Error, Result};
+use url::Url;
+
+use crate::errors::{delta_error, to_datafusion};
+
+/// The column metadata key holding a column's default, as SQL.
+pub const DEFAULT_KEY: &str = "pintail.default";
+
+/// Which version of a table to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// The newest commit.
+    Latest,
+    /// A version number.
+    Number(u64),
+}
+
+/// A Delta table in a database.
+pub struct DatabaseTable {
+    name: String,
+    log_store: LogStoreRef,
+    scan: Arc<DeltaScanNext>,
+    defaults: HashMap<String, Expr>,
+    /// Why the table cannot be written, if it cannot.
+    read_only: Option<String>,
+}
+
+impl fmt::Debug for DatabaseTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseTable").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The log store of the Delta table in `dir`.
+pub fn log_store(dir: &std::path::Path) -> Result<LogStoreRef> {
+    let url = Url::from_directory_path(dir)
+        .map_err(|()| Error::io(format!("'{}' is not an absolute path", dir.display())))?;
+    let name = dir.display().to_string();
+    DeltaTableBuilder::from_url(url)
+        .and_then(|b| b.build_storage())
+        .map_err(|e| delta_error(&name, e))
+}
+
+impl DatabaseTable {
+    /// Opens table `name` (as users write it, for messages) stored in `dir`.
+    /// `ctx` parses column defaults; `read_only` says why the table may not
+    /// be written, if it may not (an old version never may).
+    pub async fn open(
+        name: &str,
+        dir: &std::path::Path,
+        version: Version,
+        read_only: Option<String>,
+        ctx: &SessionContext,
+    ) -> Result<Self> {
+        let log_store = log_store(dir)?;
+        let mut builder = DeltaScanNext::builder().with_log_store(Arc::clone(&log_store));
+        if let Version::Number(v) = version {
+            builder = builder.with_table_version(v);
+        }
+        let scan = builder.build().await.map_err(|e| from_df(name, e))?;
+        let schema = scan.schema();
+        let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
+        let mut defaults = HashMap::new();
+        for field in schema.fields() {
+            if let Some(sql) = field.metadata().get(DEFAULT_KEY) {
+                let expr = ctx
+                    .parse_sql_expr(sql, &df_schema)
+                    .map_err(|e| in_table(name, Error::from(e)))?;
+                defaults.insert(field.name().clone(), expr);
+            }
+        }
+        Ok(Self {
+            name: name.to_string(),
+            log_store,
+            scan: Arc::new(scan),
+            defaults,
+            read_only: match version {
+                Version::Latest => read_only,
+                Version::Number(v) => Some(format!("table '{name}' is read as of version {v}, and old versions cannot be written")),
+            },
+        })
+    }
+
+    fn check_writable(&self) -> DFResult<()> {
+        match &self.read_only {
+            None => Ok(()),
+            Some(why) => Err(to_datafusion(Error::plan(why.clone()))),
+        }
+    }
+
+    /// A plan that runs `op` on the latest version of the table when it is
+    /// executed, and returns the number of rows it changed.
+    fn operation(&self, label: &'static str, state: &dyn DFSession, op: Op) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let session = session_state(state)?;
+        Ok(Arc::new(OperationExec::new(
+            label,
+            self.name.clone(),
+            Arc::clone(&self.log_store),
+            session,
+            op,
+        )))
+    }
+}
+
+fn from_df(name: &str, e: DataFusionError) -> Error {
+    in_table(name, Error::from(e))
+}
+
+/// `e`, with the table named if its message does not already.
+fn in_table(name: &str, e: Error) -> Error {
+    if e.message().contains(&format!("'{name}'")) {
+        return e;
+    }
+    let mut out = Error::new(e.kind(), format!("table '{name}': {}", e.message()));
+    if let Some(hint) = e.hint() {
+        out = out.with_hint(hint);
+    }
+    out
+}
+
+/// The state behind a `&dyn Session`, which deltalake's operations take.
+fn session_state(state: &dyn DFSession) -> DFResult<Arc<dyn DFSession>> {
+    match state.as_any().downcast_ref::<SessionState>() {
+        Some(s) => Ok(delta_state(s.clone())),
+        None => Err(to_datafusion(Error::internal("a table was written from an unknown kind of session", None))),
+    }
+}
+
+/// `state` able to plan deltalake's own plan nodes (its write, delete,
+/// update and merge metrics), for deltalake's operations to run in.
+pub fn delta_state(state: SessionState) -> Arc<dyn DFSession> {
+    Arc::new(
+        SessionStateBuilder::from(state)
+            .with_query_planner(DeltaPlanner::new())
+            .build(),
+    )
+}
+
+#[async_trait]
+impl TableProvider for DatabaseTable {
+    fn schema(&self) -> SchemaRef {
+        self.scan.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn DFSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.scan.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        self.scan.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.scan.statistics()
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn DFSession,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let sink = self.scan.insert_into(state, input, insert_op).await?;
+        Ok(Arc::new(WriteErrorsExec {
+            inner: sink,
+            table: self.name.clone(),
+            schema: self.scan.schema(),
+        }))
+    }
+
+    async fn delete_from(&self, state: &dyn DFSession, filters: Vec<Expr>) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let predicate = conjunction(filters.into_iter().map(unqualify));
+        self.operation("DeleteExec", state, Op::Delete { predicate })
+    }
+
+    async fn update(
+        &self,
+        state: &dyn DFSession,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let predicate = conjunction(filters.into_iter().map(unqualify));
+        let assignments = assignments.into_iter().map(|(c, e)| (c, unqualify(e))).collect();
+        self.operation("UpdateExec", state, Op::Update { predicate, assignments })
+    }
+
+    async fn truncate(&self, state: &dyn DFSession) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.operation("TruncateExec", state, Op::Delete { predicate: None })
+    }
+}
+
+/// Column references without their table qualifier, as deltalake resolves
+/// them against the table's own schema.
+fn unqualify(expr: Expr) -> Expr {
+    pintail_core::datafusion::logical_expr::expr_rewriter::unnormalize_col(expr)
+}
+
+/// A change to run when the plan executes.
+#[derive(Debug, Clone)]
+enum Op {
+    Delete {
+        predicate: Option<Expr>,
+    },
+    Update {
+        predicate: Option<Expr>,
+        assignments: Vec<(String, Expr)>,
+    },
+}
+
+/// Runs a deltalake operation when executed; one partition, one row: the
+/// number of rows changed, in a `count` column as DataFusion's DML plans
+/// return it.
+struct OperationExec {
+    label: &'static str,
+    table: String,
+    log_store: LogStoreRef,
+    session: Arc<dyn DFSession>,
+    op: Op,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for OperationExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(self.label).field("table", &self.table).field("op", &self.op).finish_non_exhaustive()
+    }
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]))
+}
+
+impl OperationExec {
+    fn new(label: &'static str, table: String, log_store: LogStoreRef, session: Arc<dyn DFSession>, op: Op) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Self {
+            label,
+            table,
+            log_store,
+            session,
+            op,
+            properties: Arc::new(properties),
+        }
+    }
+
+    fn run(&self) -> BoxFuture<'static, DFResult<u64>> {
+        let (table, log_store, session, op) =
+            (self.table.clone(), Arc::clone(&self.log_store), Arc::clone(&self.session), self.op.clone());
+        Box::pin(async move {
+            let mut delta = DeltaTable::new(log_store);
+            delta.load().await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
+            let changed = match op {
+                Op::Delete { predicate } => {
+                    let mut builder = delta.delete().with_session_state(session);
+                    if let Some(p) = predicate {
+                        builder = builder.with_predicate(p);
+                    }
+                    let (_, metrics) = builder.await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
+                    metrics.num_deleted_rows.unwrap_or_default()
+                }
+                Op::Update { predicate, assignments } => {
+                    let mut builder = delta.update().with_session_state(session);
+                    if let Some(p) = predicate {
+                        builder = builder.with_predicate(p);
+                    }
+                    for (column, value) in assignments {
+                        builder = builder.with_update(column, value);
+                    }
+                    let (_, metrics) = builder.await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
+                    metrics.num_updated_rows
+                }
+            };
+            Ok(changed as u64)
+        })
+    }
+}
+
+impl DisplayAs for OperationExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: table={}", self.label, self.table)
+    }
+}
+
+impl ExecutionPlan for OperationExec {
+    fn name(&self) -> &str {
+        self.label
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
+    ) -> DFResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, _partition: usize, _context: Arc<TaskContext>) -> DFResult<SendableRecordBatchStream> {
+        let run = self.run();
+        let stream = futures::stream::once(async move {
+            let changed = run.await?;
+            Ok(RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![changed]))])?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), stream)))
+    }
+}
+
+/// Passes its child's rows through and rewrites its errors to name the
+/// table (and the column, for a NULL in a NOT NULL one): deltalake's write
+/// reports those by position, or as its own error type.
+#[derive(Debug)]
+struct WriteErrorsExec {
+    inner: Arc<dyn ExecutionPlan>,
+    table: String,
+    schema: SchemaRef,
+}
+
+impl WriteErrorsExec {
+    fn explain(table: &str, schema: &Schema, e: DataFusionError) -> DataFusionError {
+        let message = e.to_string();
+        // "Invalid batch column at '0' has null but schema specifies non-nullable"
+        if let Some(rest) = message.split("column at '").nth(1)
+            && message.contains("non-nullable")
+            && let Some(index) = rest.split('\'').next().and_then(|i| i.parse::<usize>().ok())
+            && let Some(field) = schema.fields().get(index)
+        {
+            return to_datafusion(
+                Error::new(
+                    pintail_core::ErrorKind::Data,
+                    format!("column '{}' of table '{table}' is NOT NULL, but a row gives it NULL", field.name()),
+                )
+                .with_hint("nothing was written; give the column a value"),
+            );
+        }
+        match e {
+            DataFusionError::External(ext) => match ext.downcast::<deltalake::DeltaTableError>() {
+                Ok(delta) => to_datafusion(delta_error(table, *delta)),
+                Err(ext) => DataFusionError::External(ext),
+            },
+            other => other,
+        }
+    }
+}
+
+impl DisplayAs for WriteErrorsExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match t {
+            DisplayFormatType::TreeRender => Ok(()),
+            _ => write!(f, "WriteErrorsExec: table={}", self.table),
+        }
+    }
+}
+
+impl ExecutionPlan for WriteErrorsExec {
+    fn name(&self) -> &'static str {
+        "WriteErrorsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.inner]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
+    ) -> DFResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(Self {
+            inner: children.swap_remove(0),
+            table: self.table.clone(),
+            schema: Arc::clone(&self.schema),
+        }))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DFResult<SendableRecordBatchStream> {
+        let stream = self.inner.execute(partition, context)?;
+        let out_schema = stream.schema();
+        let (table, schema) = (self.table.clone(), Arc::clone(&self.schema));
+        let mapped = stream.map(move |r| r.map_err(|e| Self::explain(&table, &schema, e)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, mapped)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.inner.metrics()
+    }
+}
