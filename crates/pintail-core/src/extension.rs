@@ -10,11 +10,17 @@
 //! `MERGE` need no hook: DataFusion hands those to the table's
 //! `TableProvider`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
 use datafusion::logical_expr::DdlStatement;
+use datafusion::sql::sqlparser::ast::FunctionArg;
 
 use crate::error::Result;
 use crate::result::QueryResult;
+use crate::scan::AsOf;
 use crate::session::Session;
 use crate::statement::Statement;
 
@@ -32,4 +38,23 @@ pub trait Extension: std::any::Any + Send + Sync {
     /// catalogs; `Ok(None)` lets DataFusion run it. `text` is the SQL it
     /// came from.
     async fn ddl(&self, session: &Session, ddl: &DdlStatement, text: &str) -> Result<Option<QueryResult>>;
+
+    /// Table `name` as of a version or time (`t VERSION AS OF 3`), if it
+    /// is one of the extension's; `Ok(None)` otherwise.
+    async fn table_as_of(&self, session: &Session, name: &TableReference, as_of: &AsOf) -> Result<Option<Arc<dyn TableProvider>>> {
+        let _ = (session, name, as_of);
+        Ok(None)
+    }
+
+    /// The table functions the extension provides (`delta_scan`).
+    fn table_functions(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Calls table function `name` (one of [`Self::table_functions`]) with
+    /// its arguments as written.
+    async fn call_table_function(&self, session: &Session, name: &str, args: &[FunctionArg]) -> Result<Arc<dyn TableProvider>> {
+        let _ = (session, args);
+        Err(crate::error::Error::plan(format!("unknown table function '{name}'")))
+    }
 }

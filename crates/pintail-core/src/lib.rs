@@ -21,6 +21,7 @@
 mod copy;
 mod counted;
 mod describe;
+mod dialect;
 mod error;
 mod extension;
 mod functions;
@@ -36,6 +37,7 @@ mod stores;
 mod summarize;
 
 pub use error::{Error, ErrorKind, Result};
+pub use scan::AsOf;
 pub use extension::Extension;
 pub use result::{Progress, ProgressHandle, QueryResult};
 pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};

@@ -33,7 +33,7 @@ use futures::FutureExt;
 use crate::error::{Error, ErrorKind, Result, from_datafusion};
 use crate::extension::Extension;
 use crate::result::{MemoryContext, ProgressHandle, QueryResult, panic_message};
-use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema};
+use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema, ScanTarget};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
@@ -397,8 +397,20 @@ impl Session {
         // parsing needs no snapshot of the state: borrow it briefly
         let state_ref = self.inner.ctx.state_ref();
         let state = state_ref.read();
-        let dialect = state.config().options().sql_parser.dialect;
-        state.sql_to_statement(text, &dialect).map_err(Error::from)
+        let options = &state.config().options().sql_parser;
+        if options.dialect != datafusion::config::Dialect::Generic {
+            return state.sql_to_statement(text, &options.dialect).map_err(Error::from);
+        }
+        let mut statements = datafusion::sql::parser::DFParserBuilder::new(text)
+            .with_dialect(&crate::dialect::PintailDialect)
+            .with_recursion_limit(options.recursion_limit.get())
+            .build()?
+            .parse_statements()?;
+        match (statements.pop_front(), statements.is_empty()) {
+            (Some(stmt), true) => Ok(stmt),
+            (None, _) => Err(Error::new(ErrorKind::Syntax, "no statement to run")),
+            (Some(_), false) => Err(Error::new(ErrorKind::Syntax, "expected one statement, found several")),
+        }
     }
 
     /// Plans and runs a parsed statement (file references resolved).
@@ -444,7 +456,7 @@ impl Session {
         let state = self.inner.ctx.state();
         let planned = async {
             for s in &scans {
-                let table = scan::resolve(&state, &self.inner.stores, &s.request).await?;
+                let table = self.resolve_target(&state, &s.target).await?;
                 self.inner.scans.park(s.placeholder.clone(), table);
             }
             state.statement_to_plan(stmt).await.map_err(Error::from)
@@ -454,6 +466,33 @@ impl Session {
             self.inner.scans.release(&s.placeholder);
         }
         planned
+    }
+
+    async fn resolve_target(
+        &self,
+        state: &datafusion::execution::SessionState,
+        target: &ScanTarget,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        match target {
+            ScanTarget::Files(request) => scan::resolve(state, &self.inner.stores, request).await,
+            ScanTarget::AsOf(name, as_of) => {
+                for extension in self.extensions() {
+                    if let Some(table) = extension.table_as_of(self, name, as_of).await? {
+                        return Ok(table);
+                    }
+                }
+                Err(Error::plan(format!("'{name}' has no versions to read"))
+                    .with_hint("only tables in a database (ATTACH 'file.db') can be read AS OF a version or time"))
+            }
+            ScanTarget::Function(name, args) => {
+                for extension in self.extensions() {
+                    if extension.table_functions().iter().any(|f| f.eq_ignore_ascii_case(name)) {
+                        return extension.call_table_function(self, name, args).await;
+                    }
+                }
+                Err(Error::plan(format!("unknown table function '{name}'")))
+            }
+        }
     }
 
     /// Plans what follows a statement's first word (`DESCRIBE x`,
@@ -489,10 +528,19 @@ impl Session {
         let mut next_id = || next.fetch_add(1, Ordering::Relaxed);
         let ctx = &self.inner.ctx;
         let is_table = |name: &str| ctx.table_exist(name).unwrap_or(false);
+        let functions: Vec<String> = self
+            .extensions()
+            .iter()
+            .flat_map(|e| e.table_functions().iter().map(|f| f.to_ascii_lowercase()).collect::<Vec<_>>())
+            .collect();
+        let lookup = scan::Lookup {
+            is_table: &is_table,
+            functions: &functions,
+        };
         match stmt {
-            DFStatement::Statement(s) => scan::collect_scans(s.as_mut(), &mut next_id, &is_table),
+            DFStatement::Statement(s) => scan::collect_scans(s.as_mut(), &mut next_id, &lookup),
             DFStatement::CopyTo(c) => match &mut c.source {
-                CopyToSource::Query(q) => scan::collect_scans(q.as_mut(), &mut next_id, &is_table),
+                CopyToSource::Query(q) => scan::collect_scans(q.as_mut(), &mut next_id, &lookup),
                 CopyToSource::Relation(_) => Ok(vec![]),
             },
             DFStatement::Explain(e) => self.collect(e.statement.as_mut()),

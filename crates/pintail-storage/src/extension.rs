@@ -6,20 +6,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use deltalake::DeltaTable;
 use deltalake::kernel::{DataType as DeltaType, StructField};
 use pintail_core::datafusion::common::TableReference;
 use pintail_core::datafusion::logical_expr::DdlStatement;
 use pintail_core::datafusion::sql::parser::Statement as DFStatement;
-use pintail_core::datafusion::sql::sqlparser::ast::{self, AlterTableOperation};
+use pintail_core::datafusion::datasource::TableProvider;
+use pintail_core::datafusion::sql::sqlparser::ast::{self, AlterTableOperation, FunctionArg, FunctionArgExpr};
 use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
-use pintail_core::{Error, ErrorKind, Extension, QueryResult, Result, Session, Statement};
+use pintail_core::{AsOf, Error, ErrorKind, Extension, QueryResult, Result, Session, Statement};
 
 use crate::catalog::{Database, DatabaseCatalog};
 use crate::errors::delta_error;
 use crate::layout::{DEFAULT_SCHEMA, Layout};
-use crate::table::log_store;
+use crate::maintenance::Maintenance;
+use crate::table::{DatabaseTable, Version, log_store};
 
 /// The databases attached to one session, by catalog name.
 #[derive(Debug, Default)]
@@ -219,6 +222,9 @@ impl Extension for StorageExtension {
         let Some(Token::Word(first)) = s.tokens().first().map(|t| &t.token) else {
             return Ok(None);
         };
+        if let Some(m) = Maintenance::of(s) {
+            return m.run(&self.dbs, session, s).await.map(Some);
+        }
         match first.keyword {
             Keyword::ATTACH => {
                 let (path, options, if_not_exists) = parse_attach(s)?;
@@ -265,6 +271,44 @@ impl Extension for StorageExtension {
 
     async fn ddl(&self, session: &Session, ddl: &DdlStatement, text: &str) -> Result<Option<QueryResult>> {
         crate::ddl::run(&self.dbs, session, ddl, text).await
+    }
+
+    async fn table_as_of(&self, session: &Session, name: &TableReference, as_of: &AsOf) -> Result<Option<Arc<dyn TableProvider>>> {
+        let (catalog, schema) = session.current_schema();
+        let r = name.clone().resolve(&catalog, &schema);
+        let Some(db) = self.dbs.get(&r.catalog) else { return Ok(None) };
+        let version = match as_of {
+            AsOf::Version(v) => *v,
+            AsOf::Timestamp(text) => {
+                let dir = db.layout().table_dir(&r.schema, &r.table);
+                version_at(&r.table, &dir, text).await?
+            }
+        };
+        db.table(&r.schema, &r.table, Version::Number(version)).await
+    }
+
+    fn table_functions(&self) -> &[&str] {
+        &["delta_scan"]
+    }
+
+    async fn call_table_function(&self, session: &Session, name: &str, args: &[FunctionArg]) -> Result<Arc<dyn TableProvider>> {
+        let usage = || {
+            Error::new(ErrorKind::Syntax, format!("{name} takes the path of a Delta table: {name}('path/to/table')"))
+        };
+        let [FunctionArg::Unnamed(FunctionArgExpr::Expr(ast::Expr::Value(v)))] = args else {
+            return Err(usage());
+        };
+        let ast::Value::SingleQuotedString(path) = &v.value else { return Err(usage()) };
+        if path.contains("://") {
+            return Err(Error::new(ErrorKind::NotSupported, format!("{name} reads Delta tables on local disk; '{path}' is a URL")));
+        }
+        let dir = std::path::absolute(path).map_err(|e| Error::io(format!("cannot resolve '{path}': {e}")))?;
+        if !dir.join("_delta_log").is_dir() {
+            return Err(Error::io(format!("'{path}' is not a Delta table: it has no _delta_log directory")));
+        }
+        let read_only = Some(format!("'{path}' is read through {name}, which cannot write"));
+        let table = DatabaseTable::open(path, &dir, Version::Latest, read_only, session.context()).await?;
+        Ok(Arc::new(table))
     }
 }
 
@@ -358,4 +402,42 @@ fn parse_detach(s: &Statement) -> Result<(String, bool)> {
         return Err(usage());
     }
     Ok((name, if_exists))
+}
+
+/// The version of the table in `dir` that was current at `text` (a date or
+/// timestamp; without a zone, UTC).
+async fn version_at(table: &str, dir: &Path, text: &str) -> Result<u64> {
+    let at = parse_time(text).ok_or_else(|| {
+        Error::new(ErrorKind::Syntax, format!("cannot read '{text}' as a time"))
+            .with_hint("write '2026-01-31', '2026-01-31 12:00:00' or '2026-01-31T12:00:00+01:00' (UTC unless a zone is given)")
+    })?;
+    let mut delta = DeltaTable::new(log_store(dir)?);
+    delta.load_with_datetime(at).await.map_err(|e| {
+        let e = delta_error(table, e);
+        Error::new(e.kind(), format!("table '{table}' has no version at {text}: {}", e.message()))
+    })?;
+    // deltalake falls back to the first version for a time before it
+    let first: Vec<_> = delta.history(Some(1)).try_collect().await.map_err(|e| delta_error(table, e))?;
+    let committed = first.first().and_then(|c| c.in_commit_timestamp.or(c.timestamp));
+    if committed.is_some_and(|ms| ms > at.timestamp_millis()) {
+        return Err(Error::plan(format!("table '{table}' has no version at {text}: it was made later")));
+    }
+    delta.version().ok_or_else(|| Error::plan(format!("table '{table}' has no version at {text}")))
+}
+
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(Utc.from_utc_datetime(&t));
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Utc.from_utc_datetime(&t))
 }

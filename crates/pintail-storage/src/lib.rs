@@ -23,6 +23,7 @@ mod ddl;
 mod errors;
 mod extension;
 pub mod layout;
+mod maintenance;
 mod table;
 
 use std::path::Path;

@@ -96,7 +96,18 @@ impl DatabaseTable {
         if let Version::Number(v) = version {
             builder = builder.with_table_version(v);
         }
-        let scan = builder.build().await.map_err(|e| from_df(name, e))?;
+        let scan = match builder.build().await {
+            Ok(scan) => scan,
+            Err(e) => {
+                if let Version::Number(v) = version
+                    && let Ok(latest) = DeltaTable::new(Arc::clone(&log_store)).get_latest_version().await
+                    && v > latest
+                {
+                    return Err(Error::plan(format!("table '{name}' has no version {v}: the latest is {latest}")));
+                }
+                return Err(from_df(name, e));
+            }
+        };
         let schema = scan.schema();
         let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
         let mut defaults = HashMap::new();

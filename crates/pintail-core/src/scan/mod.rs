@@ -22,15 +22,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result as DFResult;
+use datafusion::common::TableReference;
 use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, TableAlias, TableFactor, VisitMut, VisitorMut,
+    Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, TableAlias,
+    TableFactor, TableVersion, Value, VisitMut, VisitorMut,
 };
 
 pub use options::{Compression, CsvOptions, FileFormat, ScanOptions, ScanRequest, StoreOptions};
 pub(crate) use file_name_rule::FileNameToScan;
 pub(crate) use resolve::resolve;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The catalog and schema that hold scans while a statement is planned.
 pub(crate) const SCAN_CATALOG: &str = "__pintail";
@@ -76,21 +78,90 @@ impl SchemaProvider for ScanSchema {
 #[derive(Debug)]
 pub(crate) struct CollectedScan {
     pub placeholder: String,
-    pub request: ScanRequest,
+    pub target: ScanTarget,
 }
 
-/// Replaces every file reference in `node` with a placeholder table and
-/// returns the scans to resolve. `is_table` tells names of real tables,
-/// which a double-quoted name refers to before any file of that name.
+/// What a placeholder stands for.
+#[derive(Debug)]
+pub(crate) enum ScanTarget {
+    /// Files: a quoted path or a file-reading table function.
+    Files(Box<ScanRequest>),
+    /// A table read as of a version or a time (`t VERSION AS OF 3`),
+    /// resolved by an extension.
+    AsOf(TableReference, AsOf),
+    /// A table function an extension provides (`delta_scan(...)`).
+    Function(String, Vec<FunctionArg>),
+}
+
+/// Which version of a table a query reads: `VERSION AS OF n` / `AT
+/// (VERSION => n)`, or `TIMESTAMP AS OF '...'` / `AT (TIMESTAMP => '...')`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    /// A version number.
+    Version(u64),
+    /// A point in time, as written (a timestamp literal's text).
+    Timestamp(String),
+}
+
+impl AsOf {
+    fn parse(version: &TableVersion) -> Result<Self> {
+        let usage = || {
+            Error::new(ErrorKind::Syntax, format!("cannot read table version '{version}'"))
+                .with_hint("write VERSION AS OF 3, TIMESTAMP AS OF '2026-01-31 12:00:00', or AT (VERSION => 3)")
+        };
+        let (is_version, expr) = match version {
+            TableVersion::VersionAsOf(e) => (true, e),
+            TableVersion::TimestampAsOf(e) | TableVersion::ForSystemTimeAsOf(e) => (false, e),
+            TableVersion::Function(AstExpr::Function(f)) if f.name.to_string().eq_ignore_ascii_case("at") => {
+                let FunctionArguments::List(list) = &f.args else { return Err(usage()) };
+                let [FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. }] = list.args.as_slice() else {
+                    return Err(usage());
+                };
+                match name.value.to_ascii_uppercase().as_str() {
+                    "VERSION" => (true, e),
+                    "TIMESTAMP" => (false, e),
+                    _ => return Err(usage()),
+                }
+            }
+            _ => return Err(usage()),
+        };
+        let text = match expr {
+            AstExpr::Value(v) => match &v.value {
+                Value::Number(n, _) if is_version => return n.parse().map(AsOf::Version).map_err(|_| usage()),
+                Value::SingleQuotedString(t) if !is_version => t.clone(),
+                _ => return Err(usage()),
+            },
+            AstExpr::TypedString(t) if !is_version => match &t.value.value {
+                Value::SingleQuotedString(s) => s.clone(),
+                _ => return Err(usage()),
+            },
+            _ => return Err(usage()),
+        };
+        Ok(AsOf::Timestamp(text))
+    }
+}
+
+/// What the collector needs to know of the session.
+pub(crate) struct Lookup<'a> {
+    /// Whether a name is a table (a double-quoted name refers to a table
+    /// before any file of that name).
+    pub is_table: &'a dyn Fn(&str) -> bool,
+    /// The table functions extensions provide, lower case.
+    pub functions: &'a [String],
+}
+
+/// Replaces every file reference, versioned table and extension table
+/// function in `node` with a placeholder table and returns the scans to
+/// resolve.
 pub(crate) fn collect_scans<V: VisitMut>(
     node: &mut V,
     next_id: &mut dyn FnMut() -> u64,
-    is_table: &dyn Fn(&str) -> bool,
+    lookup: &Lookup<'_>,
 ) -> Result<Vec<CollectedScan>> {
     let mut c = Collector {
         scans: Vec::new(),
         next_id,
-        is_table,
+        lookup,
     };
     match node.visit(&mut c) {
         ControlFlow::Continue(()) => Ok(c.scans),
@@ -101,33 +172,50 @@ pub(crate) fn collect_scans<V: VisitMut>(
 struct Collector<'a> {
     scans: Vec<CollectedScan>,
     next_id: &'a mut dyn FnMut() -> u64,
-    is_table: &'a dyn Fn(&str) -> bool,
+    lookup: &'a Lookup<'a>,
 }
 
 impl Collector<'_> {
-    fn request_for(&self, factor: &TableFactor) -> Result<Option<ScanRequest>> {
-        let TableFactor::Table { name, args, .. } = factor else {
+    /// What `factor` stands for, and the name it gets without an alias.
+    fn target_for(&self, factor: &TableFactor) -> Result<Option<(ScanTarget, String)>> {
+        let TableFactor::Table { name, args, version, .. } = factor else {
             return Ok(None);
         };
+        if let Some(version) = version {
+            let as_of = AsOf::parse(version)?;
+            let alias = name.0.last().map(ToString::to_string).unwrap_or_default();
+            let reference = TableReference::from(name.to_string());
+            return Ok(Some((ScanTarget::AsOf(reference, as_of), alias)));
+        }
         let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
             return Ok(None);
         };
         if let Some(args) = args {
-            return match options::table_function_format(&ident.value) {
-                Some(format) => options::parse_table_function(&ident.value, format, &args.args).map(Some),
-                None => Ok(None),
-            };
+            if let Some(format) = options::table_function_format(&ident.value) {
+                let request = options::parse_table_function(&ident.value, format, &args.args)?;
+                let alias = request.default_alias.clone();
+                return Ok(Some((ScanTarget::Files(Box::new(request)), alias)));
+            }
+            let function = ident.value.to_ascii_lowercase();
+            if self.lookup.functions.contains(&function) {
+                return Ok(Some((ScanTarget::Function(function.clone(), args.args.clone()), function)));
+            }
+            return Ok(None);
         }
         let is_path = match ident.quote_style {
             Some('\'') => true,
             // DuckDB reads `FROM "data.csv"` as a file when no table has that name
-            Some('"' | '`') => looks_like_path(&ident.value) && !(self.is_table)(&ident.value),
+            Some('"' | '`') => looks_like_path(&ident.value) && !(self.lookup.is_table)(&ident.value),
             _ => false,
         };
-        Ok(is_path.then(|| ScanRequest {
-            locations: vec![ident.value.clone()],
-            options: ScanOptions::default(),
-            default_alias: location::alias_for(&ident.value),
+        Ok(is_path.then(|| {
+            let alias = location::alias_for(&ident.value);
+            let request = ScanRequest {
+                locations: vec![ident.value.clone()],
+                options: ScanOptions::default(),
+                default_alias: alias.clone(),
+            };
+            (ScanTarget::Files(Box::new(request)), alias)
         }))
     }
 }
@@ -140,12 +228,19 @@ impl VisitorMut for Collector<'_> {
     type Break = Error;
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Error> {
-        let request = match self.request_for(factor) {
-            Ok(Some(r)) => r,
+        let (target, default_alias) = match self.target_for(factor) {
+            Ok(Some(t)) => t,
             Ok(None) => return ControlFlow::Continue(()),
             Err(e) => return ControlFlow::Break(e),
         };
-        if let TableFactor::Table { name, alias, args, .. } = factor {
+        if let TableFactor::Table {
+            name,
+            alias,
+            args,
+            version,
+            ..
+        } = factor
+        {
             let placeholder = format!("s{}", (self.next_id)());
             *name = ObjectName(vec![
                 ObjectNamePart::Identifier(Ident::new(SCAN_CATALOG)),
@@ -153,15 +248,16 @@ impl VisitorMut for Collector<'_> {
                 ObjectNamePart::Identifier(Ident::new(placeholder.clone())),
             ]);
             *args = None;
+            *version = None;
             if alias.is_none() {
                 *alias = Some(TableAlias {
                     explicit: true,
-                    name: Ident::with_quote('"', request.default_alias.clone()),
+                    name: Ident::with_quote('"', default_alias),
                     columns: vec![],
                     at: None,
                 });
             }
-            self.scans.push(CollectedScan { placeholder, request });
+            self.scans.push(CollectedScan { placeholder, target });
         }
         ControlFlow::Continue(())
     }
