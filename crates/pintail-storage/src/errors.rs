@@ -7,7 +7,11 @@ use pintail_core::{Error, ErrorKind};
 
 /// Converts an error from an operation on table `table`.
 pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
-    let message = e.to_string();
+    let message = clean(&e.to_string());
+    if message.contains("rows failed validation check") {
+        return Error::new(ErrorKind::Data, format!("table '{table}': {message}"))
+            .with_hint("a NOT NULL column would get NULL; nothing was written");
+    }
     match e {
         DeltaTableError::Transaction {
             source: TransactionError::CommitConflict(c),
@@ -39,6 +43,17 @@ pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
         },
         _ => Error::new(ErrorKind::Execution, format!("table '{table}': {message}")),
     }
+}
+
+/// A message without the wrappers deltalake and DataFusion put around it.
+fn clean(message: &str) -> String {
+    let mut m = message.trim();
+    for prefix in ["Generic DeltaTable error: ", "External error: ", "Generic error: "] {
+        while let Some(rest) = m.strip_prefix(prefix) {
+            m = rest;
+        }
+    }
+    m.to_string()
 }
 
 fn object_store_error(table: &str, e: &deltalake::ObjectStoreError) -> Error {

@@ -24,6 +24,7 @@ mod errors;
 mod extension;
 pub mod layout;
 mod maintenance;
+mod merge;
 mod table;
 
 use std::path::Path;

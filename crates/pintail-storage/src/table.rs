@@ -22,11 +22,11 @@ use pintail_core::datafusion::arrow::array::{RecordBatch, UInt64Array};
 use pintail_core::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use pintail_core::datafusion::catalog::Session as DFSession;
 use pintail_core::datafusion::common::tree_node::TreeNodeRecursion;
-use pintail_core::datafusion::common::{DFSchema, DataFusionError, Result as DFResult, Statistics};
+use pintail_core::datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result as DFResult, Statistics};
 use pintail_core::datafusion::datasource::{TableProvider, TableType};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use pintail_core::datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder, TaskContext};
-use pintail_core::datafusion::logical_expr::dml::InsertOp;
+use pintail_core::datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
 use pintail_core::datafusion::logical_expr::utils::conjunction;
 use pintail_core::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use pintail_core::datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -41,6 +41,7 @@ use pintail_core::{Error, Result};
 use url::Url;
 
 use crate::errors::{delta_error, to_datafusion};
+use crate::merge::Merge;
 
 /// The column metadata key holding a column's default, as SQL.
 pub const DEFAULT_KEY: &str = "pintail.default";
@@ -142,12 +143,15 @@ impl DatabaseTable {
     /// executed, and returns the number of rows it changed.
     fn operation(&self, label: &'static str, state: &dyn DFSession, op: Op) -> DFResult<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
-        let session = session_state(state)?;
+        let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
+            return Err(to_datafusion(Error::internal("a table was written from an unknown kind of session", None)));
+        };
         Ok(Arc::new(OperationExec::new(
             label,
             self.name.clone(),
             Arc::clone(&self.log_store),
-            session,
+            state.clone(),
+            self.scan.schema(),
             op,
         )))
     }
@@ -167,14 +171,6 @@ fn in_table(name: &str, e: Error) -> Error {
         out = out.with_hint(hint);
     }
     out
-}
-
-/// The state behind a `&dyn Session`, which deltalake's operations take.
-fn session_state(state: &dyn DFSession) -> DFResult<Arc<dyn DFSession>> {
-    match state.as_any().downcast_ref::<SessionState>() {
-        Some(s) => Ok(delta_state(s.clone())),
-        None => Err(to_datafusion(Error::internal("a table was written from an unknown kind of session", None))),
-    }
 }
 
 /// `state` able to plan deltalake's own plan nodes (its write, delete,
@@ -253,6 +249,19 @@ impl TableProvider for DatabaseTable {
     async fn truncate(&self, state: &dyn DFSession) -> DFResult<Arc<dyn ExecutionPlan>> {
         self.operation("TruncateExec", state, Op::Delete { predicate: None })
     }
+
+    async fn merge_into(
+        &self,
+        state: &dyn DFSession,
+        source: Arc<dyn ExecutionPlan>,
+        merge_schema: DFSchemaRef,
+        on: Expr,
+        clauses: Vec<MergeIntoClause>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let target_columns = self.scan.schema().fields().len();
+        let merge = Merge::new(source, &merge_schema, target_columns, on, clauses)?;
+        self.operation("MergeExec", state, Op::Merge(Box::new(merge)))
+    }
 }
 
 /// Column references without their table qualifier, as deltalake resolves
@@ -271,6 +280,7 @@ enum Op {
         predicate: Option<Expr>,
         assignments: Vec<(String, Expr)>,
     },
+    Merge(Box<Merge>),
 }
 
 /// Runs a deltalake operation when executed; one partition, one row: the
@@ -280,7 +290,8 @@ struct OperationExec {
     label: &'static str,
     table: String,
     log_store: LogStoreRef,
-    session: Arc<dyn DFSession>,
+    state: SessionState,
+    target_schema: SchemaRef,
     op: Op,
     properties: Arc<PlanProperties>,
 }
@@ -296,7 +307,14 @@ fn count_schema() -> SchemaRef {
 }
 
 impl OperationExec {
-    fn new(label: &'static str, table: String, log_store: LogStoreRef, session: Arc<dyn DFSession>, op: Op) -> Self {
+    fn new(
+        label: &'static str,
+        table: String,
+        log_store: LogStoreRef,
+        state: SessionState,
+        target_schema: SchemaRef,
+        op: Op,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(count_schema()),
             Partitioning::UnknownPartitioning(1),
@@ -307,18 +325,21 @@ impl OperationExec {
             label,
             table,
             log_store,
-            session,
+            state,
+            target_schema,
             op,
             properties: Arc::new(properties),
         }
     }
 
     fn run(&self) -> BoxFuture<'static, DFResult<u64>> {
-        let (table, log_store, session, op) =
-            (self.table.clone(), Arc::clone(&self.log_store), Arc::clone(&self.session), self.op.clone());
+        let (table, log_store, state, op) =
+            (self.table.clone(), Arc::clone(&self.log_store), self.state.clone(), self.op.clone());
+        let target_schema = Arc::clone(&self.target_schema);
         Box::pin(async move {
             let mut delta = DeltaTable::new(log_store);
             delta.load().await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
+            let session = delta_state(state.clone());
             let changed = match op {
                 Op::Delete { predicate } => {
                     let mut builder = delta.delete().with_session_state(session);
@@ -339,6 +360,7 @@ impl OperationExec {
                     let (_, metrics) = builder.await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
                     metrics.num_updated_rows
                 }
+                Op::Merge(merge) => return merge.run(&table, delta, &state, &target_schema).await,
             };
             Ok(changed as u64)
         })
