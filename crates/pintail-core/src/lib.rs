@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod conflict_retry;
 mod copy;
 mod counted;
 mod describe;

@@ -37,7 +37,7 @@ use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema, Sc
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
-use crate::{copy, describe, join_fallback, runtime_filter, summarize};
+use crate::{conflict_retry, copy, describe, join_fallback, runtime_filter, summarize};
 
 /// The catalog of in-memory tables and views.
 pub const MEMORY_CATALOG: &str = "memory";
@@ -435,6 +435,18 @@ impl Session {
         let memory = self.memory_context();
         let retry = memory.can_spill && join_fallback::applies(&physical);
         let mut stream = datafusion::physical_plan::execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
+        if conflict_retry::applies(&logical) {
+            let (state, logical, progress) = (state.clone(), logical.clone(), progress.clone());
+            let restart: conflict_retry::Restart = Box::new(move || {
+                let (state, logical, progress) = (state.clone(), logical.clone(), progress.clone());
+                Box::pin(async move {
+                    let physical = state.create_physical_plan(&logical).await?;
+                    progress.replace_plan(Arc::clone(&physical));
+                    datafusion::physical_plan::execute_stream(physical, Arc::new(TaskContext::from(&state)))
+                })
+            });
+            stream = conflict_retry::retrying(stream, restart);
+        }
         if retry {
             let progress = progress.clone();
             let again = async move {

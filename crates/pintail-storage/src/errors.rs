@@ -7,6 +7,17 @@ use pintail_core::{Error, ErrorKind};
 
 /// Converts an error from an operation on table `table`.
 pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
+    if let DeltaTableError::GenericError { source } = e {
+        return match source.downcast::<DataFusionError>() {
+            Ok(df) => from_datafusion_in(table, *df),
+            Err(other) => Error::new(ErrorKind::Execution, format!("table '{table}': {}", clean(&other.to_string()))),
+        };
+    }
+    delta_error_ref(table, &e)
+}
+
+/// [`delta_error`] of an error held inside another (a DataFusion error).
+pub fn delta_error_ref(table: &str, e: &DeltaTableError) -> Error {
     let message = clean(&e.to_string());
     if message.contains("rows failed validation check") {
         return Error::new(ErrorKind::Data, format!("table '{table}': {message}"))
@@ -28,7 +39,7 @@ pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
                 .with_hint("restore the file under _delta_log from a backup, or read an earlier version with AT (VERSION => n)")
         }
         DeltaTableError::SchemaMismatch { .. } => Error::plan(format!("table '{table}': {message}")),
-        DeltaTableError::ObjectStore { source } => object_store_error(table, &source),
+        DeltaTableError::ObjectStore { source } => object_store_error(table, source),
         DeltaTableError::Parquet { .. } | DeltaTableError::Arrow { .. } | DeltaTableError::InvalidData { .. } => {
             Error::new(ErrorKind::Data, format!("table '{table}': {message}"))
         }
@@ -37,12 +48,19 @@ pub fn delta_error(table: &str, e: DeltaTableError) -> Error {
         }
         DeltaTableError::InvalidVersion(v) => Error::plan(format!("table '{table}' has no version {v}")),
         DeltaTableError::Generic(m) if m.contains("already exists") => Error::plan(format!("table '{table}' already exists")),
-        DeltaTableError::GenericError { source } => match source.downcast::<DataFusionError>() {
-            Ok(df) => Error::from(*df),
-            Err(other) => Error::new(ErrorKind::Execution, format!("table '{table}': {other}")),
-        },
         _ => Error::new(ErrorKind::Execution, format!("table '{table}': {message}")),
     }
+}
+
+/// A DataFusion error from work on table `table`: a Delta error inside it
+/// is converted as such.
+pub fn from_datafusion_in(table: &str, e: DataFusionError) -> Error {
+    if let DataFusionError::External(ext) = e.find_root()
+        && let Some(delta) = ext.downcast_ref::<DeltaTableError>()
+    {
+        return delta_error_ref(table, delta);
+    }
+    Error::from(e)
 }
 
 /// A message without the wrappers deltalake and DataFusion put around it.
@@ -66,6 +84,8 @@ fn object_store_error(table: &str, e: &deltalake::ObjectStoreError) -> Error {
 }
 
 fn conflict(table: &str, detail: &str) -> Error {
+    // deltalake's help line names settings Pintail does not have
+    let detail = detail.lines().next().unwrap_or_default().trim_start_matches("Commit failed: ");
     Error::new(ErrorKind::Conflict, format!("table '{table}' was changed by another writer: {detail}"))
         .with_hint("nothing was written; run the statement again")
 }

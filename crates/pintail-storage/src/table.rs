@@ -40,7 +40,7 @@ use pintail_core::datafusion::prelude::SessionContext;
 use pintail_core::{Error, Result};
 use url::Url;
 
-use crate::errors::{delta_error, to_datafusion};
+use crate::errors::{delta_error, from_datafusion_in, to_datafusion};
 use crate::merge::Merge;
 
 /// The column metadata key holding a column's default, as SQL.
@@ -222,7 +222,14 @@ impl TableProvider for DatabaseTable {
         insert_op: InsertOp,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
-        let sink = self.scan.insert_into(state, input, insert_op).await?;
+        // the newest version, not the one this statement was planned
+        // against: a retried INSERT (see pintail-core's conflict retry)
+        // must commit after the writer it lost to
+        let latest = DeltaScanNext::builder()
+            .with_log_store(Arc::clone(&self.log_store))
+            .build()
+            .await?;
+        let sink = latest.insert_into(state, input, insert_op).await?;
         Ok(Arc::new(WriteErrorsExec {
             inner: sink,
             table: self.name.clone(),
@@ -442,13 +449,7 @@ impl WriteErrorsExec {
                 .with_hint("nothing was written; give the column a value"),
             );
         }
-        match e {
-            DataFusionError::External(ext) => match ext.downcast::<deltalake::DeltaTableError>() {
-                Ok(delta) => to_datafusion(delta_error(table, *delta)),
-                Err(ext) => DataFusionError::External(ext),
-            },
-            other => other,
-        }
+        to_datafusion(from_datafusion_in(table, e))
     }
 }
 
