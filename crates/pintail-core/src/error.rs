@@ -201,6 +201,8 @@ pub(crate) fn from_datafusion(e: DataFusionError, context: Option<String>) -> Er
         DataFusionError::ObjectStore(o) => from_object_store(*o),
         DataFusionError::IoError(io) => Error::io(io.to_string()),
         DataFusionError::Internal(m) => Error::internal(m, None),
+        // which optimizer rule met a bad constant says nothing to the user
+        DataFusionError::Context(ctx, inner) if ctx.starts_with("Optimizer rule ") => from_datafusion(*inner, None),
         DataFusionError::Context(ctx, inner) => {
             let inner = from_datafusion(*inner, None);
             let message = format!("{ctx}: {}", inner.message);
@@ -290,8 +292,19 @@ fn from_arrow(e: ArrowError) -> Error {
 fn from_parquet(e: ParquetError) -> Error {
     match e {
         ParquetError::External(ext) => from_external(ext),
-        other => Error::new(ErrorKind::Data, format!("parquet: {other}"))
-            .with_hint("the file may be corrupt or not Parquet; check it with another reader"),
+        other => {
+            let text = other.to_string();
+            // a file listed when the query was planned and gone when it was read
+            if let Some(rest) = text.split("Object at location ").nth(1)
+                && let Some((path, _)) = rest.split_once(" not found")
+            {
+                return Error::io(format!("file '{path}' is missing")).with_hint(
+                    "it was deleted while the query ran, or a table's log names a file that is gone",
+                );
+            }
+            Error::new(ErrorKind::Data, format!("parquet: {other}"))
+                .with_hint("the file may be corrupt or not Parquet; check it with another reader")
+        }
     }
 }
 

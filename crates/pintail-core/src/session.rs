@@ -428,6 +428,24 @@ impl Session {
                 }
             }
         }
+        // a write that cannot be planned says which table it was for
+        let target = match &plan {
+            LogicalPlan::Dml(d) => Some(d.table_name.to_string()),
+            _ => None,
+        };
+        self.start_plan(plan, text).await.map_err(|e| match target {
+            Some(t) if e.kind() != ErrorKind::Internal && !e.message().contains(&format!("'{t}'")) => {
+                let mut out = Error::new(e.kind(), format!("table '{t}': {}", e.message()));
+                if let Some(hint) = e.hint() {
+                    out = out.with_hint(hint);
+                }
+                out
+            }
+            _ => e,
+        })
+    }
+
+    async fn start_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;

@@ -60,7 +60,15 @@ pub fn from_datafusion_in(table: &str, e: DataFusionError) -> Error {
     {
         return delta_error_ref(table, delta);
     }
-    Error::from(e)
+    let e = Error::from(e);
+    if e.message().contains(&format!("'{table}'")) {
+        return e;
+    }
+    let mut out = Error::new(e.kind(), format!("table '{table}': {}", e.message()));
+    if let Some(hint) = e.hint() {
+        out = out.with_hint(hint);
+    }
+    out
 }
 
 /// A message without the wrappers deltalake and DataFusion put around it.

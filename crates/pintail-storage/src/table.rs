@@ -58,6 +58,7 @@ pub enum Version {
 /// A Delta table in a database.
 pub struct DatabaseTable {
     name: String,
+    dir: std::path::PathBuf,
     log_store: LogStoreRef,
     scan: Arc<DeltaScanNext>,
     defaults: HashMap<String, Expr>,
@@ -99,6 +100,7 @@ impl DatabaseTable {
         }
         let scan = match builder.build().await {
             Ok(scan) => scan,
+            Err(e) if version == Version::Latest => return Err(explain_read_error(name, dir, e)),
             Err(e) => {
                 if let Version::Number(v) = version
                     && let Ok(latest) = DeltaTable::new(Arc::clone(&log_store)).get_latest_version().await
@@ -122,6 +124,7 @@ impl DatabaseTable {
         }
         Ok(Self {
             name: name.to_string(),
+            dir: dir.to_path_buf(),
             log_store,
             scan: Arc::new(scan),
             defaults,
@@ -159,6 +162,41 @@ impl DatabaseTable {
 
 fn from_df(name: &str, e: DataFusionError) -> Error {
     in_table(name, Error::from(e))
+}
+
+/// An error reading table `name` in `dir`; a log entry that does not
+/// parse is found and named.
+fn explain_read_error(name: &str, dir: &std::path::Path, e: DataFusionError) -> Error {
+    let e = from_datafusion_in(name, e);
+    if e.message().contains("Json error")
+        && let Some(file) = damaged_log_entry(dir)
+    {
+        return Error::new(
+            pintail_core::ErrorKind::Data,
+            format!("table '{name}': log entry '{}' is damaged: {}", file.display(), e.message()),
+        )
+        .with_hint("restore it from a backup; versions before it can still be read with VERSION AS OF");
+    }
+    e
+}
+
+/// The newest commit file of the table in `dir` with a line that is not JSON.
+fn damaged_log_entry(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let log = dir.join("_delta_log");
+    let mut commits: Vec<_> = std::fs::read_dir(&log)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    commits.into_iter().rev().find(|p| {
+        std::fs::read_to_string(p).is_ok_and(|text| {
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .any(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        })
+    })
 }
 
 /// `e`, with the table named if its message does not already.
@@ -204,7 +242,10 @@ impl TableProvider for DatabaseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        self.scan.scan(state, projection, filters, limit).await
+        self.scan
+            .scan(state, projection, filters, limit)
+            .await
+            .map_err(|e| to_datafusion(explain_read_error(&self.name, &self.dir, e)))
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
