@@ -563,9 +563,16 @@ impl Session {
             .iter()
             .flat_map(|e| e.table_functions().iter().map(|f| f.to_ascii_lowercase()).collect::<Vec<_>>())
             .collect();
+        let (current, _) = self.current_schema();
+        let database_schema = |name: &str| {
+            let here = ctx.catalog(&current).is_some_and(|c| c.schema(name).is_some());
+            let there = ctx.catalog(name)?;
+            (!here && there.schema(MEMORY_SCHEMA).is_some()).then(|| MEMORY_SCHEMA.to_string())
+        };
         let lookup = scan::Lookup {
             is_table: &is_table,
             functions: &functions,
+            database_schema: &database_schema,
         };
         match stmt {
             DFStatement::Statement(s) => scan::collect_scans(s.as_mut(), &mut next_id, &lookup),

@@ -148,6 +148,10 @@ pub(crate) struct Lookup<'a> {
     pub is_table: &'a dyn Fn(&str) -> bool,
     /// The table functions extensions provide, lower case.
     pub functions: &'a [String],
+    /// For a two-part name `a.b` whose `a` is a database rather than a
+    /// schema of the current one, the schema to read `b` from (DuckDB's
+    /// `db.table`).
+    pub database_schema: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Replaces every file reference, versioned table and extension table
@@ -220,6 +224,15 @@ impl Collector<'_> {
     }
 }
 
+/// An identifier as DataFusion resolves it: unquoted ones in lower case.
+fn normalized(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
 fn looks_like_path(name: &str) -> bool {
     name.contains('/') || name.contains("://") || name.rsplit_once('.').is_some_and(|(_, ext)| !ext.is_empty() && ext.len() <= 8)
 }
@@ -228,6 +241,12 @@ impl VisitorMut for Collector<'_> {
     type Break = Error;
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Error> {
+        if let TableFactor::Table { name, .. } = factor
+            && let [ObjectNamePart::Identifier(db), ObjectNamePart::Identifier(_)] = name.0.as_slice()
+            && let Some(schema) = (self.lookup.database_schema)(&normalized(db))
+        {
+            name.0.insert(1, ObjectNamePart::Identifier(Ident::new(schema)));
+        }
         let (target, default_alias) = match self.target_for(factor) {
             Ok(Some(t)) => t,
             Ok(None) => return ControlFlow::Continue(()),

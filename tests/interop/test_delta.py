@@ -1,0 +1,106 @@
+"""Pintail's tables are Delta Lake tables that other tools read, and Pintail
+reads the Delta tables other tools write: the `deltalake` package (delta-rs)
+and Polars, with rows and types compared."""
+
+import datetime
+import decimal
+import pathlib
+
+import deltalake
+import polars as pl
+import pyarrow as pa
+
+from conftest import pintail
+
+ROWS = [
+    {"id": 1, "small": 7, "price": decimal.Decimal("10.25"), "ratio": 0.5, "name": "apple", "ok": True,
+     "day": datetime.date(2026, 1, 2), "at": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)},
+    {"id": 2, "small": None, "price": None, "ratio": None, "name": None, "ok": None, "day": None, "at": None},
+    {"id": 3, "small": -1, "price": decimal.Decimal("-0.01"), "ratio": 1e100, "name": "päär", "ok": False,
+     "day": datetime.date(1970, 1, 1), "at": datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)},
+]
+
+# TIMESTAMP is Delta's timestamp_ntz (no zone); see test_pintail_reads_what_tools_write
+# for zoned timestamps
+CREATE = """CREATE TABLE things (id BIGINT NOT NULL, small INT, price DECIMAL(10, 2), ratio DOUBLE, name VARCHAR,
+            ok BOOLEAN, day DATE, at TIMESTAMP)"""
+INSERT = """INSERT INTO things VALUES
+    (1, 7, 10.25, 0.5, 'apple', true, DATE '2026-01-02', TIMESTAMP '2026-01-02 03:04:05'),
+    (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+    (3, -1, -0.01, 1e100, 'päär', false, DATE '1970-01-01', TIMESTAMP '1999-12-31 23:59:59')"""
+
+
+def test_tools_read_what_pintail_writes(tmp_path: pathlib.Path):
+    db = tmp_path / "shop.db"
+    pintail(db, CREATE, INSERT, "UPDATE things SET name = upper(name) WHERE id = 1", "DELETE FROM things WHERE id = 99")
+    path = str(db / "main" / "things")
+
+    table = deltalake.DeltaTable(path)
+    assert table.version() == 2
+    arrow = table.to_pyarrow_table().sort_by("id")
+    schema = arrow.schema
+    assert schema.field("id").type == pa.int64() and not schema.field("id").nullable
+    assert schema.field("small").type == pa.int32()
+    assert schema.field("price").type == pa.decimal128(10, 2)
+    assert schema.field("ratio").type == pa.float64()
+    assert schema.field("name").type in (pa.string(), pa.large_string(), pa.string_view())
+    assert schema.field("ok").type == pa.bool_()
+    assert schema.field("day").type == pa.date32()
+    assert schema.field("at").type == pa.timestamp("us")
+    expected = [dict(r, at=r["at"].replace(tzinfo=None) if r["at"] else None) for r in ROWS]
+    expected[0]["name"] = "APPLE"
+    assert arrow.to_pylist() == expected
+
+    frame = pl.read_delta(path).sort("id")
+    assert frame["name"].to_list() == ["APPLE", None, "päär"]
+    assert frame["price"].to_list() == [decimal.Decimal("10.25"), None, decimal.Decimal("-0.01")]
+    assert frame.schema["at"] == pl.Datetime("us")
+
+    # old versions too
+    assert pl.read_delta(path, version=1).sort("id")["name"].to_list() == ["apple", None, "päär"]
+
+
+def test_pintail_reads_what_tools_write(tmp_path: pathlib.Path):
+    db = tmp_path / "shared.db"
+    pintail(db, "CREATE SCHEMA ext")
+    data = pa.Table.from_pylist(
+        ROWS,
+        schema=pa.schema([
+            pa.field("id", pa.int64(), nullable=False),
+            ("small", pa.int32()),
+            ("price", pa.decimal128(10, 2)),
+            ("ratio", pa.float64()),
+            ("name", pa.string()),
+            ("ok", pa.bool_()),
+            ("day", pa.date32()),
+            ("at", pa.timestamp("us", tz="UTC")),
+        ]),
+    )
+    # delta-rs writes straight into the database's schema directory
+    deltalake.write_deltalake(str(db / "ext" / "from_deltalake"), data)
+    deltalake.write_deltalake(str(db / "ext" / "from_deltalake"), data.slice(0, 1), mode="append")
+    # and Polars writes a table anywhere
+    outside = tmp_path / "from_polars"
+    pl.from_arrow(data).write_delta(str(outside))
+
+    rows = pintail(db, "SELECT id, small, price, ratio, name, ok, day, at FROM ext.from_deltalake ORDER BY id, name")
+    assert [r["id"] for r in rows] == [1, 1, 2, 3]
+    assert rows[0]["name"] == "apple" and rows[3]["name"] == "päär"
+    assert rows[2]["small"] is None and rows[2]["at"] is None
+    assert rows[3]["ratio"] == 1e100
+
+    described = {r["column_name"]: r["column_type"] for r in pintail(db, "DESCRIBE ext.from_deltalake")}
+    assert described["id"] == "BIGINT"
+    assert described["small"] == "INTEGER"
+    assert described["price"] == "DECIMAL(10,2)"
+    assert described["day"] == "DATE"
+    assert described["at"].startswith("TIMESTAMP")
+
+    via_scan = pintail(db, f"SELECT count(*) AS n, sum(small) AS s FROM delta_scan('{outside}')")
+    assert via_scan == [{"n": 3, "s": 6}]
+
+    # Pintail writes into a table delta-rs made, and delta-rs reads the result
+    pintail(db, "INSERT INTO ext.from_deltalake (id, name) VALUES (4, 'from pintail')")
+    again = deltalake.DeltaTable(str(db / "ext" / "from_deltalake")).to_pyarrow_table()
+    assert again.num_rows == 5
+    assert "from pintail" in again.column("name").to_pylist()
