@@ -265,6 +265,11 @@ impl Extension for StorageExtension {
                 Ok(Some(session.empty_result(s.text())))
             }
             Keyword::ALTER => self.alter_table(session, s).await,
+            Keyword::BEGIN | Keyword::START | Keyword::COMMIT | Keyword::ROLLBACK | Keyword::ABORT => Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("{} is not supported yet: every statement commits on its own", first.value.to_uppercase()),
+            )
+            .with_hint("each statement is all-or-nothing, including CREATE TABLE ... AS, UPDATE and MERGE")),
             _ => Ok(None),
         }
     }
