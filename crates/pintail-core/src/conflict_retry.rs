@@ -6,13 +6,15 @@
 //! changed, with an error of kind [`ErrorKind::Conflict`]. An append reads
 //! nothing of its table, so it can always be planned and run again against
 //! the newer version, and Delta's own isolation level for writes
-//! (WriteSerializable) treats blind appends that way. So an `INSERT ...
-//! VALUES / SELECT` whose first result is a conflict is run again, up to
+//! (WriteSerializable) treats blind appends that way. So an `INSERT`
+//! whose rows come from `VALUES` or files, and whose first result is a
+//! conflict, is run again, up to
 //! [`ATTEMPTS`] times in all; `UPDATE`, `DELETE` and `MERGE`, whose
 //! outcome depends on the rows they read, report the conflict instead.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::DataFusionError;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -22,13 +24,31 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind};
+use crate::scan::SCAN_CATALOG;
 
 /// Runs of one `INSERT`, the first included.
 pub(crate) const ATTEMPTS: usize = 10;
 
-/// Whether `plan` is an append that may run again after a conflict.
+/// Whether `plan` is an append that may run again after a conflict: one
+/// whose rows come from `VALUES` or files only. An `INSERT ... SELECT` that
+/// reads a table (the target or another) is not retried, since the table
+/// it read may be what the other writer changed.
 pub(crate) fn applies(plan: &LogicalPlan) -> bool {
-    matches!(plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(InsertOp::Append)))
+    let LogicalPlan::Dml(d) = plan else { return false };
+    if !matches!(d.op, WriteOp::Insert(InsertOp::Append)) {
+        return false;
+    }
+    let mut reads_tables = false;
+    let _ = d.input.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.catalog() != Some(SCAN_CATALOG)
+        {
+            reads_tables = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    !reads_tables
 }
 
 /// A way to plan and start the statement again.

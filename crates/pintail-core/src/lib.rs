@@ -23,6 +23,7 @@ mod copy;
 mod counted;
 mod describe;
 mod dialect;
+mod dml_guard;
 mod error;
 mod extension;
 mod functions;

@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
 use datafusion::execution::{SessionStateBuilder, TaskContext};
@@ -37,7 +37,7 @@ use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema, Sc
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
-use crate::{conflict_retry, copy, describe, join_fallback, runtime_filter, summarize};
+use crate::{conflict_retry, copy, describe, dml_guard, join_fallback, runtime_filter, summarize};
 
 /// The catalog of in-memory tables and views.
 pub const MEMORY_CATALOG: &str = "memory";
@@ -446,6 +446,14 @@ impl Session {
     }
 
     async fn start_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        if let dml_guard::Verdict::NoRows = dml_guard::check(&self.inner.ctx.state(), &plan)? {
+            let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(UInt64Array::from(vec![0_u64]))],
+            )?;
+            return Ok(self.batches_result(schema, vec![batch], text));
+        }
         let df = self.inner.ctx.execute_logical_plan(plan).await?;
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
@@ -481,9 +489,21 @@ impl Session {
 
     /// Plans a statement: resolves its file references, then hands it to
     /// DataFusion's planner.
-    pub async fn plan_statement(&self, mut stmt: DFStatement) -> Result<LogicalPlan> {
+    pub async fn plan_statement(&self, stmt: DFStatement) -> Result<LogicalPlan> {
+        self.plan_statement_in(stmt, None).await
+    }
+
+    /// [`Self::plan_statement`] with unqualified names looked up in
+    /// `catalog.schema` instead of the current schema (a view's query is
+    /// planned where the view lives).
+    async fn plan_statement_in(&self, mut stmt: DFStatement, home: Option<(&str, &str)>) -> Result<LogicalPlan> {
         let scans = self.collect(&mut stmt)?;
-        let state = self.inner.ctx.state();
+        let mut state = self.inner.ctx.state();
+        if let Some((catalog, schema)) = home {
+            let options = &mut state.config_mut().options_mut().catalog;
+            options.default_catalog = catalog.to_string();
+            options.default_schema = schema.to_string();
+        }
         let planned = async {
             for s in &scans {
                 let table = self.resolve_target(&state, &s.target).await?;
@@ -534,6 +554,13 @@ impl Session {
                 .with_hint(format!("{verb} my_table, {verb} SELECT ..., or {verb} 'data/file.parquet'")));
         }
         self.plan_relation(target).await
+    }
+
+    /// Plans the text of a query with unqualified names looked up in
+    /// `catalog.schema`: how a stored view's query is planned.
+    pub async fn plan_query_in(&self, text: &str, catalog: &str, schema: &str) -> Result<LogicalPlan> {
+        let stmt = self.parse_one(text)?;
+        self.plan_statement_in(stmt, Some((catalog, schema))).await
     }
 
     /// Plans the text of a query (or a table or file name) as a `SELECT`.

@@ -113,8 +113,9 @@ impl Database {
         inner.push(qualified);
         let session = self.session()?;
         let planned = query.clone();
+        let (catalog, home) = (self.name.clone(), schema.to_string());
         let plan = PLANNING
-            .scope(inner, async move { session.plan_relation(&planned).await })
+            .scope(inner, async move { session.plan_query_in(&planned, &catalog, &home).await })
             .await
             .map_err(|e| Error::new(e.kind(), format!("view '{name}': {}", e.message())))?;
         Ok(Some(Arc::new(ViewTable::new(plan, Some(query.clone())))))

@@ -117,6 +117,7 @@ async fn create_table(db: &Database, name: &ResolvedTableReference, c: &CreateMe
     db.check_writable()?;
     let layout = db.layout();
     let (schema, table) = (name.schema.as_ref(), name.table.as_ref());
+    crate::layout::check_name("table", table)?;
     if !layout.has_schema(schema) {
         return Err(no_schema(db, name));
     }
@@ -166,6 +167,9 @@ async fn create_table(db: &Database, name: &ResolvedTableReference, c: &CreateMe
             let e = delta_error(table, e);
             // two sessions made the same table at once; the other one won
             if !exists && e.kind() == ErrorKind::Conflict {
+                if c.if_not_exists {
+                    return Ok(());
+                }
                 return Err(Error::plan(format!("table '{table}' already exists")));
             }
             Err(e)

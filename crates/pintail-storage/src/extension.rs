@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use deltalake::DeltaTable;
 use deltalake::kernel::{DataType as DeltaType, StructField};
 use pintail_core::datafusion::common::TableReference;
@@ -126,6 +125,10 @@ impl StorageExtension {
             }
             return Err(Error::plan(format!("table '{table}' does not exist in {}.{schema}", db.name())));
         }
+        if alter.operations.len() > 1 {
+            return Err(Error::new(ErrorKind::NotSupported, "ALTER TABLE takes one change at a time here")
+                .with_hint("run one ALTER TABLE per change; each is one commit"));
+        }
         for op in alter.operations {
             match op {
                 AlterTableOperation::RenameTable { table_name } => {
@@ -161,7 +164,8 @@ async fn add_column(
     def: &ast::ColumnDef,
     if_not_exists: bool,
 ) -> Result<()> {
-    let column = def.name.value.clone();
+    // as DataFusion names columns: lower case unless quoted
+    let column = if def.name.quote_style.is_some() { def.name.value.clone() } else { def.name.value.to_lowercase() };
     if !def.options.is_empty() {
         return Err(Error::new(
             ErrorKind::NotSupported,
@@ -204,7 +208,7 @@ async fn add_column(
 fn default_name(path: &Path) -> Result<String> {
     let stem = PathBuf::from(path)
         .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
+        .map(|s| s.to_string_lossy().to_lowercase())
         .filter(|s| !s.is_empty() && !s.starts_with('.'));
     stem.ok_or_else(|| {
         Error::plan(format!("cannot name a database after '{}'", path.display()))
@@ -421,11 +425,15 @@ async fn version_at(table: &str, dir: &Path, text: &str) -> Result<u64> {
         let e = delta_error(table, e);
         Error::new(e.kind(), format!("table '{table}' has no version at {text}: {}", e.message()))
     })?;
-    // deltalake falls back to the first version for a time before it
-    let first: Vec<_> = delta.history(Some(1)).try_collect().await.map_err(|e| delta_error(table, e))?;
-    let committed = first.first().and_then(|c| c.in_commit_timestamp.or(c.timestamp));
-    if committed.is_some_and(|ms| ms > at.timestamp_millis()) {
-        return Err(Error::plan(format!("table '{table}' has no version at {text}: it was made later")));
+    // deltalake picks the newest version committed at or before `at`, and
+    // falls back to the first one for a time before it: the commit file's
+    // time (what deltalake goes by) tells the two apart
+    if let Some(v) = delta.version() {
+        let commit = dir.join("_delta_log").join(format!("{v:020}.json"));
+        let committed = std::fs::metadata(&commit).and_then(|m| m.modified()).ok();
+        if committed.is_some_and(|t| chrono::DateTime::<chrono::Utc>::from(t) > at) {
+            return Err(Error::plan(format!("table '{table}' has no version at {text}: it was made later")));
+        }
     }
     delta.version().ok_or_else(|| Error::plan(format!("table '{table}' has no version at {text}")))
 }

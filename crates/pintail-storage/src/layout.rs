@@ -126,11 +126,12 @@ impl Layout {
 
     /// Whether schema `schema` exists.
     pub fn has_schema(&self, schema: &str) -> bool {
-        self.schema_dir(schema).is_dir()
+        valid(schema) && self.schema_dir(schema).is_dir()
     }
 
     /// Creates schema `schema`; `Ok(false)` if it already existed.
     pub fn create_schema(&self, schema: &str) -> Result<bool> {
+        check_name("schema", schema)?;
         let dir = self.schema_dir(schema);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(true),
@@ -156,9 +157,16 @@ impl Layout {
 
     /// Moves `path` out of sight in one rename, then removes it.
     fn trash(&self, path: &Path) -> Result<()> {
+        if path == self.root || !path.starts_with(&self.root) {
+            return Err(Error::internal(format!("refused to drop '{}'", path.display()), None));
+        }
         let to = self.root.join(format!(".trash-{}", uuid::Uuid::new_v4()));
         fs::rename(path, &to).map_err(|e| io_error(path, "cannot drop", &e))?;
-        fs::remove_dir_all(&to).map_err(|e| io_error(&to, "dropped, but cannot remove", &e))
+        // another process opening the database may be clearing trash too
+        match fs::remove_dir_all(&to) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&to, "dropped, but cannot remove", &e)),
+            _ => Ok(()),
+        }
     }
 
     /// The directory of table `table` in `schema` (whether or not it exists).
@@ -181,7 +189,7 @@ impl Layout {
 
     /// Whether table `table` exists in `schema`.
     pub fn has_table(&self, schema: &str, table: &str) -> bool {
-        is_table(&self.table_dir(schema, table))
+        valid(schema) && valid(table) && is_table(&self.table_dir(schema, table))
     }
 
     /// Drops table `table`: one rename takes it out of the schema.
@@ -192,6 +200,10 @@ impl Layout {
     /// Renames a table (within its schema or to another one). Refuses if
     /// the new name is taken.
     pub fn rename_table(&self, schema: &str, table: &str, to_schema: &str, to: &str) -> Result<()> {
+        check_name("table", to)?;
+        if !self.has_schema(to_schema) {
+            return Err(Error::plan(format!("cannot rename '{table}': schema '{to_schema}' does not exist")));
+        }
         let from = self.table_dir(schema, table);
         let dest = self.table_dir(to_schema, to);
         if self.has_table(to_schema, to) || self.view_path(to_schema, to).exists() {
@@ -223,7 +235,7 @@ impl Layout {
 
     /// Whether view `view` exists in `schema`.
     pub fn has_view(&self, schema: &str, view: &str) -> bool {
-        self.view_path(schema, view).is_file()
+        valid(schema) && valid(view) && self.view_path(schema, view).is_file()
     }
 
     /// The query of view `view` (what follows `AS`, with any column list
@@ -247,6 +259,7 @@ impl Layout {
     /// query to plan. Written whole to a temporary file, then moved into
     /// place in one step. Without `replace`, an existing view is an error.
     pub fn write_view(&self, schema: &str, view: &str, sql: &str, query: &str, replace: bool) -> Result<()> {
+        check_name("view", view)?;
         let path = self.view_path(schema, view);
         let dir = self.schema_dir(schema);
         let tmp = dir.join(format!(".view-{}.tmp", uuid::Uuid::new_v4()));
@@ -283,6 +296,26 @@ impl Layout {
             Err(e) => Err(io_error(&path, "cannot drop view", &e)),
         }
     }
+}
+
+/// Names longer than this (once encoded) are refused: file systems allow
+/// 255 bytes per name, and views add a suffix.
+const MAX_ENCODED: usize = 200;
+
+/// Whether `name` can name a schema, table or view.
+fn valid(name: &str) -> bool {
+    !name.is_empty() && encode(name).len() <= MAX_ENCODED
+}
+
+/// An error unless `name` can name a `what`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::plan(format!("a {what} needs a name: \"\" is empty")));
+    }
+    if !valid(name) {
+        return Err(Error::plan(format!("the {what} name '{name}' is too long")).with_hint("keep names under about 60 characters"));
+    }
+    Ok(())
 }
 
 /// Whether `dir` holds a Delta table with at least one commit.

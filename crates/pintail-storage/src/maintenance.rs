@@ -44,7 +44,8 @@ impl Maintenance {
             _ => String::new(),
         };
         match (word(0).as_str(), word(1).as_str()) {
-            ("DESCRIBE" | "DESC", "HISTORY") => Some(Self::History),
+            // `DESCRIBE history` is a table called history
+            ("DESCRIBE" | "DESC", "HISTORY") if s.tokens().len() > 2 => Some(Self::History),
             ("VACUUM", _) => Some(Self::Vacuum),
             ("OPTIMIZE", _) => Some(Self::Optimize),
             _ => None,
@@ -211,13 +212,26 @@ async fn vacuum(
     o: &VacuumOptions,
     text: &str,
 ) -> Result<QueryResult> {
+    let retention = match o.retain_hours {
+        None => None,
+        Some(h) => Some(
+            i64::try_from(h)
+                .ok()
+                .and_then(chrono::Duration::try_hours)
+                .filter(|d| *d <= chrono::Duration::days(365 * 1000))
+                .ok_or_else(|| Error::option("RETAIN", format!("{h} hours is too long")))?,
+        ),
+    };
+    // files no commit names are removed only when older than an hour, so
+    // the files of another process's INSERT still being written survive a
+    // short retention; files dropped by a commit go after the retention
+    let full = retention.is_none_or(|d| d >= chrono::Duration::hours(1));
     let builder = |delta: DeltaTable, dry_run: bool| {
-        let mut b = delta.vacuum().with_mode(VacuumMode::Full).with_dry_run(dry_run);
-        if let Some(hours) = o.retain_hours {
+        let mode = if full { VacuumMode::Full } else { VacuumMode::Lite };
+        let mut b = delta.vacuum().with_mode(mode).with_dry_run(dry_run);
+        if let Some(d) = retention {
             // an explicit period is the user's choice, even below Delta's 7 days
-            b = b
-                .with_retention_period(chrono::Duration::hours(hours as i64))
-                .with_enforce_retention_duration(false);
+            b = b.with_retention_period(d).with_enforce_retention_duration(false);
         }
         b
     };

@@ -113,7 +113,7 @@ fn add_clause(
                     u = u.predicate(p);
                 }
                 for (column, value) in sets {
-                    u = u.update(column, value);
+                    u = u.update(Column::new_unqualified(column), value);
                 }
                 u
             };
@@ -148,7 +148,7 @@ fn add_clause(
                     i = i.predicate(p);
                 }
                 for (column, value) in columns.into_iter().zip(values) {
-                    i = i.set(column, value);
+                    i = i.set(Column::new_unqualified(column), value);
                 }
                 i
             })

@@ -22,7 +22,7 @@ use pintail_core::datafusion::arrow::array::{RecordBatch, UInt64Array};
 use pintail_core::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use pintail_core::datafusion::catalog::Session as DFSession;
 use pintail_core::datafusion::common::tree_node::TreeNodeRecursion;
-use pintail_core::datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result as DFResult, Statistics};
+use pintail_core::datafusion::common::{Column, DFSchema, DFSchemaRef, DataFusionError, Result as DFResult, Statistics};
 use pintail_core::datafusion::datasource::{TableProvider, TableType};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use pintail_core::datafusion::execution::{SendableRecordBatchStream, SessionState, SessionStateBuilder, TaskContext};
@@ -403,7 +403,7 @@ impl OperationExec {
                         builder = builder.with_predicate(p);
                     }
                     for (column, value) in assignments {
-                        builder = builder.with_update(column, value);
+                        builder = builder.with_update(Column::new_unqualified(column), value);
                     }
                     let (_, metrics) = builder.await.map_err(|e| to_datafusion(delta_error(&table, e)))?;
                     metrics.num_updated_rows

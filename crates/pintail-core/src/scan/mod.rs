@@ -187,7 +187,10 @@ impl Collector<'_> {
         };
         if let Some(version) = version {
             let as_of = AsOf::parse(version)?;
-            let alias = name.0.last().map(ToString::to_string).unwrap_or_default();
+            let alias = match name.0.last() {
+                Some(ObjectNamePart::Identifier(ident)) => normalized(ident),
+                other => other.map(ToString::to_string).unwrap_or_default(),
+            };
             let reference = TableReference::from(name.to_string());
             return Ok(Some((ScanTarget::AsOf(reference, as_of), alias)));
         }
