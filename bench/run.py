@@ -28,7 +28,10 @@ import pyarrow.parquet as pq
 
 BENCH = pathlib.Path(__file__).resolve().parent
 QUERIES = sorted((BENCH / "queries").glob("q*.sql"), key=lambda p: int(p.stem[1:]))
-ENGINES = ["pintail", "duckdb", "datafusion", "polars"]
+ENGINES = ["pintail", "duckdb", "datafusion", "polars", "pintail-tables"]
+# pintail-tables: Pintail on its own database tables (Delta Lake), loaded from
+# the Parquet files with CREATE TABLE AS at the start of each process
+DEFAULT_ENGINES = ENGINES[:4]
 RED, RESET = ("\x1b[31m", "\x1b[0m") if sys.stdout.isatty() and "NO_COLOR" not in os.environ else ("", "")
 
 
@@ -52,19 +55,26 @@ def run_engine(engine: str, args: argparse.Namespace, data: pathlib.Path, result
     common = ["--data", str(data), "--iterations", str(args.iterations), "--results", str(results)]
     if args.answers_only:
         common.append("--no-warmup")
-    if engine == "pintail":
+    scratch = None
+    if engine in ("pintail", "pintail-tables"):
         cmd = [str(args.pintail_bench), *common, "--set", f"threads={args.threads}"]
         for setting in args.pintail_set:
             cmd += ["--set", setting]
+        if engine == "pintail-tables":
+            scratch = pathlib.Path(tempfile.mkdtemp(prefix="pintail-tables-", dir=data.parent))
+            cmd += ["--database", str(scratch / "tpch.db")]
         cmd += queries
     else:
         cmd = [sys.executable, str(BENCH / "engine.py"), engine, *common, "--threads", str(args.threads), *queries]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         return {"engine": engine, "failed": f"exit status {os.waitstatus_to_exitcode(status)}", "queries": {}}
     report = json.loads(out)
+    report["engine"] = engine
     report["peak_rss"] = usage.ru_maxrss * 1024  # KiB on Linux
     return report
 
@@ -86,11 +96,16 @@ def merge(engine: str, rounds: list[dict]) -> dict:
             elif "times" in merged:
                 merged["times"] += entry["times"]
                 merged["rows"] = entry["rows"]
+    load: dict[str, list[float]] = {}
+    for r in rounds:
+        for table, seconds in r.get("load", {}).items():
+            load.setdefault(table, []).append(seconds)
     return {
         "engine": engine,
         "version": rounds[-1].get("version", "?"),
         "queries": queries,
         "peak_rss": max(r.get("peak_rss", 0) for r in rounds),
+        "load": load,
     }
 
 
@@ -194,6 +209,12 @@ def report_markdown(args, reports, mismatches, cold, desc) -> str:
     if duck:
         lines.append("| ratio to DuckDB | " + " | ".join(f"{means[e] / duck:.2f}x" for e in engines) + " |")
     lines.append("| peak RSS | " + " | ".join(f"{r.get('peak_rss', 0) / 2**20:.0f} MiB" for r in reports) + " |")
+    for r in reports:
+        if r.get("load"):
+            lines += ["", f"{r['engine']}: loading each table into a Pintail database with "
+                      "`CREATE TABLE t AS SELECT * FROM 't.parquet'`, seconds (median of the rounds):", ""]
+            lines += ["| table | seconds |", "| --- | ---: |"]
+            lines += [f"| {t} | {fmt_s(statistics.median(v))} |" for t, v in sorted(r["load"].items())]
     if cold:
         lines += ["", "Cold start, `SELECT 42` in a new process (median of 20):", ""]
         lines += ["| engine | seconds |", "| --- | ---: |"]
@@ -244,7 +265,7 @@ def main() -> int:
                         help="processes per engine, the engines taking turns; each warms up then times --iterations runs")
     parser.add_argument("--iterations", type=int, default=1, help="timed runs per query in each round, after a warm-up")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
+    parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
     parser.add_argument("--queries", default="", help="comma-separated subset, e.g. q1,q9")
     parser.add_argument("--answers-only", action="store_true", help="one run, no warm-up, no timings: check answers")
     parser.add_argument("--pintail-set", action="append", default=[], metavar="NAME=VALUE",
@@ -300,7 +321,7 @@ def main() -> int:
                 mismatches[(r["engine"], q.stem)] = why
     shutil.rmtree(scratch, ignore_errors=True)
 
-    pintail_wrong = sorted(q for (e, q) in mismatches if e == "pintail")
+    pintail_wrong = sorted({q for (e, q) in mismatches if e.startswith("pintail")})
     for (engine, q), why in sorted(mismatches.items()):
         print(f"{RED}{engine} {q}: {why}{RESET}", file=sys.stderr)
     if args.answers_only:

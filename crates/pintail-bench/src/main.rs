@@ -9,6 +9,11 @@
 //! result as Parquet for `bench/run` to compare with DuckDB's. Settings
 //! (`threads`, `memory_limit`, `temp_directory`) are applied before the
 //! tables are registered, through `SET`, as a user would.
+//!
+//! With `--database DIR`, the tables are loaded instead into a new Pintail
+//! database (Delta Lake tables) with `CREATE TABLE t AS SELECT * FROM
+//! 'dir/t.parquet'`, each load timed and reported under `"load"`, and the
+//! queries run against those tables.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -45,6 +50,10 @@ struct Args {
     /// `SET name = value` before anything runs (repeatable), e.g. `threads=2`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     settings: Vec<String>,
+    /// Load the tables into a new database at this path (which must not
+    /// exist) and query them there, instead of querying the files.
+    #[arg(long)]
+    database: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -75,7 +84,17 @@ async fn run(args: &Args) -> Result<Value, String> {
         let value = value.replace('\'', "''");
         run_sql(&session, &format!("SET {name} = '{value}'")).await?;
     }
-    register_tables(&session, &args.data).await?;
+    let mut load = Map::new();
+    match &args.database {
+        None => register_tables(&session, &args.data, None).await?,
+        Some(db) => {
+            if db.exists() {
+                return Err(format!("--database {}: already exists; give a new path", db.display()));
+            }
+            pintail_storage::open(&session, db).map_err(|e| e.to_string())?;
+            register_tables(&session, &args.data, Some(&mut load)).await?;
+        }
+    }
     let mut queries = Map::new();
     for path in &args.queries {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -93,7 +112,7 @@ async fn run(args: &Args) -> Result<Value, String> {
         };
         queries.insert(name, entry);
     }
-    Ok(json!({ "engine": "pintail", "version": env!("CARGO_PKG_VERSION"), "queries": queries }))
+    Ok(json!({ "engine": "pintail", "version": env!("CARGO_PKG_VERSION"), "queries": queries, "load": load }))
 }
 
 /// Runs `sql` once to warm up (unless told not to), then times
@@ -112,8 +131,9 @@ async fn time_query(session: &Session, sql: &str, args: &Args) -> Result<(Vec<f6
     Ok((times, last))
 }
 
-/// One view per `<table>.parquet` file in `dir`.
-async fn register_tables(session: &Session, dir: &Path) -> Result<(), String> {
+/// One view per `<table>.parquet` file in `dir`; or, with `load`, one
+/// database table per file, made by `CREATE TABLE AS` and timed into `load`.
+async fn register_tables(session: &Session, dir: &Path, mut load: Option<&mut Map<String, Value>>) -> Result<(), String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut found = 0;
     for entry in entries.filter_map(Result::ok) {
@@ -121,7 +141,16 @@ async fn register_tables(session: &Session, dir: &Path) -> Result<(), String> {
         if path.extension().is_some_and(|e| e == "parquet") {
             let table = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let location = path.display().to_string().replace('\'', "''");
-            run_sql(session, &format!("CREATE VIEW {table} AS SELECT * FROM '{location}'")).await?;
+            match load.as_deref_mut() {
+                None => {
+                    run_sql(session, &format!("CREATE VIEW {table} AS SELECT * FROM '{location}'")).await?;
+                }
+                Some(load) => {
+                    let started = Instant::now();
+                    run_sql(session, &format!("CREATE TABLE {table} AS SELECT * FROM '{location}'")).await?;
+                    load.insert(table, json!(started.elapsed().as_secs_f64()));
+                }
+            }
             found += 1;
         }
     }
