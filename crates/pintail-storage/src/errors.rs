@@ -60,7 +60,11 @@ pub fn from_datafusion_in(table: &str, e: DataFusionError) -> Error {
     {
         return delta_error_ref(table, delta);
     }
-    let e = Error::from(e);
+    in_table(table, Error::from(e))
+}
+
+/// `e`, with the table named if its message does not already.
+pub fn in_table(table: &str, e: Error) -> Error {
     if e.message().contains(&format!("'{table}'")) {
         return e;
     }

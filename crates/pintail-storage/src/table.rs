@@ -40,7 +40,7 @@ use pintail_core::datafusion::prelude::SessionContext;
 use pintail_core::{Error, Result};
 use url::Url;
 
-use crate::errors::{delta_error, from_datafusion_in, to_datafusion};
+use crate::errors::{delta_error, from_datafusion_in, in_table, to_datafusion};
 use crate::merge::Merge;
 
 /// The column metadata key holding a column's default, as SQL.
@@ -197,18 +197,6 @@ fn damaged_log_entry(dir: &std::path::Path) -> Option<std::path::PathBuf> {
                 .any(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
         })
     })
-}
-
-/// `e`, with the table named if its message does not already.
-fn in_table(name: &str, e: Error) -> Error {
-    if e.message().contains(&format!("'{name}'")) {
-        return e;
-    }
-    let mut out = Error::new(e.kind(), format!("table '{name}': {}", e.message()));
-    if let Some(hint) = e.hint() {
-        out = out.with_hint(hint);
-    }
-    out
 }
 
 /// `state` able to plan deltalake's own plan nodes (its write, delete,
