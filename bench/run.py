@@ -28,9 +28,10 @@ import pyarrow.parquet as pq
 
 BENCH = pathlib.Path(__file__).resolve().parent
 QUERIES = sorted((BENCH / "queries").glob("q*.sql"), key=lambda p: int(p.stem[1:]))
-ENGINES = ["pintail", "duckdb", "datafusion", "polars", "pintail-tables"]
-# pintail-tables: Pintail on its own database tables (Delta Lake), loaded from
-# the Parquet files with CREATE TABLE AS at the start of each process
+ENGINES = ["pintail", "duckdb", "datafusion", "polars", "pintail-tables", "duckdb-tables"]
+# pintail-tables, duckdb-tables: each engine on its own database (Delta Lake
+# tables; a .duckdb file), loaded from the Parquet files with CREATE TABLE AS
+# at the start of each process
 DEFAULT_ENGINES = ENGINES[:4]
 RED, RESET = ("\x1b[31m", "\x1b[0m") if sys.stdout.isatty() and "NO_COLOR" not in os.environ else ("", "")
 
@@ -65,7 +66,12 @@ def run_engine(engine: str, args: argparse.Namespace, data: pathlib.Path, result
             cmd += ["--database", str(scratch / "tpch.db")]
         cmd += queries
     else:
-        cmd = [sys.executable, str(BENCH / "engine.py"), engine, *common, "--threads", str(args.threads), *queries]
+        cmd = [sys.executable, str(BENCH / "engine.py"), engine.removesuffix("-tables"), *common,
+               "--threads", str(args.threads)]
+        if engine == "duckdb-tables":
+            scratch = pathlib.Path(tempfile.mkdtemp(prefix="duckdb-tables-", dir=data.parent))
+            cmd += ["--database", str(scratch / "tpch.duckdb")]
+        cmd += queries
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
@@ -161,6 +167,52 @@ def cold_start(args: argparse.Namespace, runs: int = 20) -> dict[str, float]:
     return medians
 
 
+def insert_latency(args: argparse.Namespace) -> dict[str, dict]:
+    """Single-row INSERTs into a new table of each engine's own database
+    (`--inserts N` of them), each committed on its own, then batched: the
+    same number of rows in one transaction and in one multi-row INSERT."""
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="pintail-inserts-"))
+    commands = {
+        "pintail": [str(args.pintail_bench), "--insert-latency", str(args.inserts),
+                    "--database", str(scratch / "inserts.db")],
+        "duckdb": [sys.executable, str(BENCH / "engine.py"), "duckdb", "--insert-latency", str(args.inserts),
+                   "--database", str(scratch / "inserts.duckdb")],
+    }
+    out = {}
+    for engine, cmd in commands.items():
+        print(f"insert latency: {engine} ({args.inserts} rows)", file=sys.stderr)
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        out[engine] = json.loads(done.stdout)["inserts"]
+    shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+def insert_markdown(args: argparse.Namespace, inserts: dict[str, dict]) -> list[str]:
+    def ms(seconds: float | None) -> str:
+        return "-" if seconds is None else f"{seconds * 1000:.2f}"
+
+    n = args.inserts
+    rows = [
+        ("single-row INSERT, p50", lambda r: statistics.median(r["single"])),
+        ("single-row INSERT, p99", lambda r: statistics.quantiles(r["single"], n=100, method="inclusive")[98] if len(r["single"]) > 1 else r["single"][0]),
+        ("single-row INSERT, max", lambda r: max(r["single"])),
+        (f"per row, {n} INSERTs in one transaction", lambda r: r["transaction"] / n),
+        ("of which the COMMIT", lambda r: r["commit"]),
+        (f"per row, one INSERT of {n} rows", lambda r: r["multirow"] / n),
+        (f"scan (count, sum) of the {n} single-row commits", lambda r: r["scan"]),
+        ("OPTIMIZE", lambda r: r.get("optimize")),
+        ("the scan after OPTIMIZE", lambda r: r.get("scan_optimized")),
+    ]
+    engines = list(inserts)
+    lines = ["", f"Writing rows one at a time: {n} single-row INSERTs into a new table of each engine's "
+             "own database, each committed on its own; then the same number of rows batched, in one "
+             "transaction and in one multi-row INSERT. Milliseconds:", "",
+             "| | " + " | ".join(engines) + " |", "| --- | " + " | ".join("---:" for _ in engines) + " |"]
+    for label, value in rows:
+        lines.append(f"| {label} | " + " | ".join(ms(value(inserts[e])) for e in engines) + " |")
+    return lines
+
+
 def machine() -> tuple[str, str]:
     """A file-name tag and a description: `2c-24g`, `2 cores, 24 GiB`."""
     cores = os.cpu_count() or 1
@@ -174,7 +226,7 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds:.3f}" if seconds < 10 else f"{seconds:.1f}"
 
 
-def report_markdown(args, reports, mismatches, cold, desc) -> str:
+def report_markdown(args, reports, mismatches, cold, inserts, desc) -> str:
     engines = [r["engine"] for r in reports]
     lines = [
         f"# TPC-H SF{args.sf:g}, {datetime.date.today()}, {desc}",
@@ -209,12 +261,18 @@ def report_markdown(args, reports, mismatches, cold, desc) -> str:
     if duck:
         lines.append("| ratio to DuckDB | " + " | ".join(f"{means[e] / duck:.2f}x" for e in engines) + " |")
     lines.append("| peak RSS | " + " | ".join(f"{r.get('peak_rss', 0) / 2**20:.0f} MiB" for r in reports) + " |")
-    for r in reports:
-        if r.get("load"):
-            lines += ["", f"{r['engine']}: loading each table into a Pintail database with "
-                      "`CREATE TABLE t AS SELECT * FROM 't.parquet'`, seconds (median of the rounds):", ""]
-            lines += ["| table | seconds |", "| --- | ---: |"]
-            lines += [f"| {t} | {fmt_s(statistics.median(v))} |" for t, v in sorted(r["load"].items())]
+    loaders = [r for r in reports if r.get("load")]
+    if loaders:
+        lines += ["", "Loading each table into the engine's own database with "
+                  "`CREATE TABLE t AS SELECT * FROM 't.parquet'` (Pintail: a Delta Lake table; DuckDB: "
+                  "a `.duckdb` file, then `CHECKPOINT`), seconds (median of the rounds):", ""]
+        lines += ["| table | " + " | ".join(r["engine"] for r in loaders) + " |",
+                  "| --- | " + " | ".join("---:" for _ in loaders) + " |"]
+        for t in sorted({t for r in loaders for t in r["load"]}):
+            cells = [fmt_s(statistics.median(r["load"][t])) if t in r["load"] else "-" for r in loaders]
+            lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    if inserts:
+        lines += insert_markdown(args, inserts)
     if cold:
         lines += ["", "Cold start, `SELECT 42` in a new process (median of 20):", ""]
         lines += ["| engine | seconds |", "| --- | ---: |"]
@@ -271,6 +329,8 @@ def main() -> int:
     parser.add_argument("--pintail-set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Pintail setting for the run, e.g. memory_limit=2GiB (repeatable)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold start measurement")
+    parser.add_argument("--inserts", type=int, default=0, metavar="N",
+                        help="also time N single-row INSERTs into each engine's own database (Pintail, DuckDB)")
     parser.add_argument("--cache", type=pathlib.Path, default=pathlib.Path.home() / ".cache" / "pintail")
     parser.add_argument("--pintail-bench", type=pathlib.Path, required=True)
     parser.add_argument("--pintail", type=pathlib.Path, required=True)
@@ -304,6 +364,11 @@ def main() -> int:
             runs[engine].append(run_engine(engine, args, data, scratch / engine))
     reports = [merge(engine, runs[engine]) for engine in args.engines]
 
+    reference = next(r for r in reports if r["engine"] == "duckdb")
+    if "failed" in reference:
+        print(f"{RED}duckdb, whose answers the others are checked against, failed: {reference['failed']}{RESET}",
+              file=sys.stderr)
+        return 1
     mismatches = {}
     for r in reports:
         if r["engine"] == "duckdb":
@@ -325,15 +390,18 @@ def main() -> int:
     for (engine, q), why in sorted(mismatches.items()):
         print(f"{RED}{engine} {q}: {why}{RESET}", file=sys.stderr)
     if args.answers_only:
+        if args.inserts:
+            insert_latency(args)  # that it runs; its timings mean nothing here
         ok = len(args.queries) - len(pintail_wrong)
         print(f"answers: Pintail matches DuckDB on {ok} of {len(args.queries)} queries at SF{args.sf:g}")
         return 1 if pintail_wrong else 0
 
     cold = {} if args.no_cold_start else cold_start(args)
+    inserts = insert_latency(args) if args.inserts else {}
     tag, desc = machine()
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{datetime.date.today()}-{tag}-sf{args.sf:g}"
-    text = report_markdown(args, reports, mismatches, cold, desc)
+    text = report_markdown(args, reports, mismatches, cold, inserts, desc)
     (args.out / f"{stem}.md").write_text(text)
     chart(args, reports, args.out / f"{stem}.png", f"TPC-H SF{args.sf:g} on {desc}")
     colored = text.replace("**wrong answer**", f"{RED}wrong answer{RESET}")

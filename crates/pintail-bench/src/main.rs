@@ -33,10 +33,10 @@ use serde_json::{Map, Value, json};
 #[command(version)]
 struct Args {
     /// Folder with one `<table>.parquet` per table.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "insert_latency")]
+    data: Option<PathBuf>,
     /// Query files to run (`q1.sql` ...), in order.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "insert_latency")]
     queries: Vec<PathBuf>,
     /// Timed runs per query, after one warm-up run.
     #[arg(long, default_value_t = 3)]
@@ -54,6 +54,11 @@ struct Args {
     /// exist) and query them there, instead of querying the files.
     #[arg(long)]
     database: Option<PathBuf>,
+    /// Instead of queries: time ROWS single-row INSERTs into a new table in
+    /// `--database`, then the same rows in one transaction and in one
+    /// multi-row INSERT, scanning the table before and after OPTIMIZE.
+    #[arg(long, value_name = "ROWS", requires = "database")]
+    insert_latency: Option<usize>,
 }
 
 #[tokio::main]
@@ -84,15 +89,19 @@ async fn run(args: &Args) -> Result<Value, String> {
         let value = value.replace('\'', "''");
         run_sql(&session, &format!("SET {name} = '{value}'")).await?;
     }
+    if let (Some(rows), Some(db)) = (args.insert_latency, &args.database) {
+        return insert_latency(&session, db, rows).await;
+    }
+    let data = args.data.as_deref().ok_or("--data is needed to run queries")?;
     let mut load = Map::new();
     match &args.database {
-        None => register_tables(&session, &args.data, None).await?,
+        None => register_tables(&session, data, None).await?,
         Some(db) => {
             if db.exists() {
                 return Err(format!("--database {}: already exists; give a new path", db.display()));
             }
             pintail_storage::open(&session, db).map_err(|e| e.to_string())?;
-            register_tables(&session, &args.data, Some(&mut load)).await?;
+            register_tables(&session, data, Some(&mut load)).await?;
         }
     }
     let mut queries = Map::new();
@@ -113,6 +122,55 @@ async fn run(args: &Args) -> Result<Value, String> {
         queries.insert(name, entry);
     }
     Ok(json!({ "engine": "pintail", "version": env!("CARGO_PKG_VERSION"), "queries": queries, "load": load }))
+}
+
+/// Single-row `INSERT` latency on a database table: `rows` INSERTs each
+/// committed on its own, a scan of the table they made (one file and one
+/// commit each), the same number of rows in one transaction and in one
+/// multi-row INSERT, then `OPTIMIZE` and the scan again. `bench/engine.py
+/// --insert-latency` runs the same statements in DuckDB.
+async fn insert_latency(session: &Session, db: &Path, rows: usize) -> Result<Value, String> {
+    if db.exists() {
+        return Err(format!("--database {}: already exists; give a new path", db.display()));
+    }
+    pintail_storage::open(session, db).map_err(|e| e.to_string())?;
+    let timed = async |sql: &str| -> Result<f64, String> {
+        let started = Instant::now();
+        run_sql(session, sql).await?;
+        Ok(started.elapsed().as_secs_f64())
+    };
+    let row = |i: usize| format!("({i}, 'name-{i}', {})", i as f64 * 0.5);
+    timed("CREATE TABLE events (id BIGINT, name VARCHAR, amount DOUBLE)").await?;
+    let mut single = Vec::with_capacity(rows);
+    for i in 0..rows {
+        single.push(timed(&format!("INSERT INTO events VALUES {}", row(i))).await?);
+    }
+    let scan = "SELECT count(*), sum(amount) FROM events";
+    let scan_before = timed(scan).await?;
+    let started = Instant::now();
+    timed("BEGIN").await?;
+    for i in 0..rows {
+        timed(&format!("INSERT INTO events VALUES {}", row(rows + i))).await?;
+    }
+    let commit = timed("COMMIT").await?;
+    let transaction = started.elapsed().as_secs_f64();
+    let values: Vec<String> = (0..rows).map(|i| row(2 * rows + i)).collect();
+    let multirow = timed(&format!("INSERT INTO events VALUES {}", values.join(", "))).await?;
+    let optimize = timed("OPTIMIZE events").await?;
+    let scan_after = timed(scan).await?;
+    Ok(json!({
+        "engine": "pintail",
+        "version": env!("CARGO_PKG_VERSION"),
+        "inserts": {
+            "single": single,
+            "scan": scan_before,
+            "transaction": transaction,
+            "commit": commit,
+            "multirow": multirow,
+            "optimize": optimize,
+            "scan_optimized": scan_after,
+        },
+    }))
 }
 
 /// Runs `sql` once to warm up (unless told not to), then times

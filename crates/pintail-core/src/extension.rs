@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
-use datafusion::logical_expr::DdlStatement;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::sqlparser::ast::FunctionArg;
 
 use crate::error::Result;
@@ -33,6 +33,20 @@ pub trait Extension: std::any::Any + Send + Sync {
     /// Runs `statement` if it is one of the extension's own (`ATTACH`,
     /// `VACUUM`, ...); `Ok(None)` lets the session run it.
     async fn statement(&self, session: &Session, statement: &Statement) -> Result<Option<QueryResult>>;
+
+    /// Checks a plan before it runs (every statement that DataFusion
+    /// plans: queries, DML, DDL, `COPY`); an error refuses it. An
+    /// extension with a transaction open refuses what it cannot undo.
+    fn check_plan(&self, session: &Session, plan: &LogicalPlan) -> Result<()> {
+        let _ = (session, plan);
+        Ok(())
+    }
+
+    /// Told that a statement failed, at planning or while its result was
+    /// read (an open transaction is aborted by it).
+    fn statement_failed(&self, error: &crate::error::Error) {
+        let _ = error;
+    }
 
     /// Runs a planned DDL statement if it concerns one of the extension's
     /// catalogs; `Ok(None)` lets DataFusion run it. `text` is the SQL it

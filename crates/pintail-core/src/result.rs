@@ -116,9 +116,25 @@ pub struct QueryResult {
     query: Arc<str>,
     memory: MemoryContext,
     progress: ProgressHandle,
+    on_error: Option<ErrorHook>,
 }
 
+/// Told of an error the result's stream ends with.
+pub(crate) type ErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+
 impl QueryResult {
+    /// The same result, with `hook` told of an error its stream ends with.
+    pub(crate) fn on_error(mut self, hook: ErrorHook) -> Self {
+        self.on_error = Some(hook);
+        self
+    }
+
+    fn failed(&self, e: Error) -> Poll<Option<Result<RecordBatch>>> {
+        if let Some(hook) = &self.on_error {
+            hook(&e);
+        }
+        Poll::Ready(Some(Err(e)))
+    }
     pub(crate) fn streaming(
         stream: SendableRecordBatchStream,
         query: &str,
@@ -132,6 +148,7 @@ impl QueryResult {
             query: query.into(),
             memory,
             progress,
+            on_error: None,
         }
     }
 
@@ -143,6 +160,7 @@ impl QueryResult {
             query: query.into(),
             memory,
             progress: ProgressHandle::new(None, Arc::default()),
+            on_error: None,
         }
     }
 
@@ -205,7 +223,7 @@ impl Stream for QueryResult {
                 self.stream = None;
                 let e = self.memory.explain(Error::from(e));
                 let e = if e.kind() == ErrorKind::Internal { Error::internal(e.message(), Some(&self.query)) } else { e };
-                Poll::Ready(Some(Err(e)))
+                self.failed(e)
             }
             Ok(Poll::Ready(Some(Ok(b)))) => Poll::Ready(Some(Ok(b))),
             Ok(Poll::Ready(None)) => {
@@ -215,10 +233,10 @@ impl Stream for QueryResult {
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => {
                 self.stream = None;
-                Poll::Ready(Some(Err(Error::internal(
+                self.failed(Error::internal(
                     format!("panic while running the query: {}", panic_message(panic.as_ref())),
                     Some(&self.query),
-                ))))
+                ))
             }
         }
     }

@@ -298,6 +298,27 @@ impl Session {
     /// Runs one statement and returns its result stream. A panic anywhere
     /// underneath becomes an internal error naming the statement.
     pub async fn execute(&self, statement: &Statement) -> Result<QueryResult> {
+        let extensions = self.extensions();
+        let outcome = self.execute_caught(statement).await;
+        if extensions.is_empty() {
+            return outcome;
+        }
+        match outcome {
+            Ok(result) => Ok(result.on_error(Arc::new(move |e: &Error| {
+                for extension in &extensions {
+                    extension.statement_failed(e);
+                }
+            }))),
+            Err(e) => {
+                for extension in &extensions {
+                    extension.statement_failed(&e);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn execute_caught(&self, statement: &Statement) -> Result<QueryResult> {
         let run = AssertUnwindSafe(self.execute_inner(statement)).catch_unwind();
         match run.await {
             Ok(Ok(r)) => Ok(r),
@@ -421,6 +442,9 @@ impl Session {
 
     /// Runs a logical plan; `text` is the SQL it came from, for errors.
     pub async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        for extension in self.extensions() {
+            extension.check_plan(self, &plan)?;
+        }
         if let LogicalPlan::Ddl(ddl) = &plan {
             for extension in self.extensions() {
                 if let Some(result) = extension.ddl(self, ddl, text).await? {
@@ -429,11 +453,36 @@ impl Session {
             }
         }
         // a write that cannot be planned says which table it was for
-        let target = match &plan {
-            LogicalPlan::Dml(d) => Some(d.table_name.to_string()),
-            _ => None,
+        let (target, columns) = match &plan {
+            LogicalPlan::Dml(d) => {
+                // the table's column each column of the rows written comes
+                // from: INSERT puts a projection onto the table's columns
+                // over its input (`column2 AS id`)
+                let columns: Vec<(String, String)> = match d.input.as_ref() {
+                    LogicalPlan::Projection(p) => p
+                        .expr
+                        .iter()
+                        .zip(p.schema.fields())
+                        .filter_map(|(expr, to)| {
+                            let refs = expr.column_refs();
+                            let from = refs.iter().next().filter(|_| refs.len() == 1)?;
+                            Some((from.name.clone(), to.name().clone()))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (Some(d.table_name.to_string()), columns)
+            }
+            _ => (None, Vec::new()),
         };
         self.start_plan(plan, text).await.map_err(|e| match target {
+            // arrow, on VALUES folded at planning: "Column 'column1' is
+            // declared as non-nullable but contains null values"
+            Some(t) if let Some(column) = null_in_not_null(e.message(), &columns) => Error::new(
+                ErrorKind::Data,
+                format!("column '{column}' of table '{t}' is NOT NULL, but a row gives it NULL"),
+            )
+            .with_hint("nothing was written; give the column a value"),
             Some(t) if e.kind() != ErrorKind::Internal && !e.message().contains(&format!("'{t}'")) => {
                 let mut out = Error::new(e.kind(), format!("table '{t}': {}", e.message()));
                 if let Some(hint) = e.hint() {
@@ -731,4 +780,15 @@ fn runtime_builder(settings: &Settings, builder: RuntimeEnvBuilder) -> RuntimeEn
         None => DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
     };
     builder.with_memory_pool(Arc::new(pool)).with_disk_manager_builder(disk)
+}
+
+/// The table column that arrow's "Column 'x' is declared as non-nullable
+/// but contains null values" (about a column of the rows written) is about.
+fn null_in_not_null(message: &str, columns: &[(String, String)]) -> Option<String> {
+    let rest = message.split("Column '").nth(1)?;
+    let (name, tail) = rest.split_once('\'')?;
+    if !tail.contains("declared as non-nullable but contains null values") {
+        return None;
+    }
+    columns.iter().find(|(from, _)| from == name).map(|(_, to)| to.clone())
 }

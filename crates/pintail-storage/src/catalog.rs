@@ -18,6 +18,7 @@ use pintail_core::{Error, Result, WeakSession};
 use crate::errors::to_datafusion;
 use crate::layout::Layout;
 use crate::table::{DatabaseTable, Version};
+use crate::transaction::Transactions;
 
 tokio::task_local! {
     /// The views being planned by the current task, outermost first.
@@ -30,6 +31,7 @@ pub struct Database {
     layout: Layout,
     read_only: bool,
     session: WeakSession,
+    txns: Arc<Transactions>,
 }
 
 impl fmt::Debug for Database {
@@ -43,13 +45,15 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
-    /// A database named `name` (its catalog name) over `layout`.
-    pub fn new(name: String, layout: Layout, read_only: bool, session: WeakSession) -> Self {
+    /// A database named `name` (its catalog name) over `layout`, in the
+    /// session whose transactions are `txns`.
+    pub fn new(name: String, layout: Layout, read_only: bool, session: WeakSession, txns: Arc<Transactions>) -> Self {
         Self {
             name,
             layout,
             read_only,
             session,
+            txns,
         }
     }
 
@@ -92,7 +96,7 @@ impl Database {
             let read_only = self
                 .read_only
                 .then(|| format!("database '{}' is attached read-only", self.name));
-            let table = DatabaseTable::open(name, &dir, version, read_only, session.context()).await?;
+            let table = DatabaseTable::open(name, &dir, version, read_only, session.context(), Some(&self.txns)).await?;
             return Ok(Some(Arc::new(table)));
         }
         let Some(query) = self.layout.view_query(schema, name)? else {

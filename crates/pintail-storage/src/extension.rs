@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use deltalake::DeltaTable;
 use deltalake::kernel::{DataType as DeltaType, StructField};
 use pintail_core::datafusion::common::TableReference;
-use pintail_core::datafusion::logical_expr::DdlStatement;
+use pintail_core::datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use pintail_core::datafusion::sql::parser::Statement as DFStatement;
 use pintail_core::datafusion::datasource::TableProvider;
 use pintail_core::datafusion::sql::sqlparser::ast::{self, AlterTableOperation, FunctionArg, FunctionArgExpr};
@@ -22,6 +22,7 @@ use crate::errors::delta_error;
 use crate::layout::{DEFAULT_SCHEMA, Layout};
 use crate::maintenance::Maintenance;
 use crate::table::{DatabaseTable, Version, log_store};
+use crate::transaction::Transactions;
 
 /// The databases attached to one session, by catalog name.
 #[derive(Debug, Default)]
@@ -60,6 +61,7 @@ pub struct AttachOptions {
 #[derive(Debug, Default)]
 pub struct StorageExtension {
     dbs: Databases,
+    txns: Arc<Transactions>,
 }
 
 /// The extension's name in the session.
@@ -81,7 +83,7 @@ impl StorageExtension {
                 .with_hint("a database attached read-only must exist already"));
         }
         let layout = Layout::open_or_create(path)?;
-        let db = Arc::new(Database::new(name.clone(), layout, options.read_only, session.downgrade()));
+        let db = Arc::new(Database::new(name.clone(), layout, options.read_only, session.downgrade(), Arc::clone(&self.txns)));
         session
             .context()
             .register_catalog(name.clone(), Arc::new(DatabaseCatalog::new(Arc::clone(&db))));
@@ -226,8 +228,27 @@ impl Extension for StorageExtension {
         let Some(Token::Word(first)) = s.tokens().first().map(|t| &t.token) else {
             return Ok(None);
         };
+        let ends_transaction = matches!(first.keyword, Keyword::COMMIT | Keyword::END | Keyword::ROLLBACK | Keyword::ABORT);
+        if !ends_transaction {
+            self.txns.check_not_aborted()?;
+        }
+        let in_transaction = self.txns.is_open();
         if let Some(m) = Maintenance::of(s) {
+            if in_transaction && m != Maintenance::History {
+                return Err(not_in_transaction(&first.value.to_uppercase(), "it commits on its own"));
+            }
             return m.run(&self.dbs, session, s).await.map(Some);
+        }
+        if in_transaction && matches!(first.keyword, Keyword::ALTER | Keyword::DETACH) {
+            return Err(not_in_transaction(&first.value.to_uppercase(), "it commits on its own"));
+        }
+        if let Some(control) = TransactionControl::of(s)? {
+            match control {
+                TransactionControl::Begin => self.txns.begin()?,
+                TransactionControl::Commit => self.txns.commit().await?,
+                TransactionControl::Rollback => self.txns.rollback().await?,
+            }
+            return Ok(Some(session.empty_result(s.text())));
         }
         match first.keyword {
             Keyword::ATTACH => {
@@ -269,13 +290,34 @@ impl Extension for StorageExtension {
                 Ok(Some(session.empty_result(s.text())))
             }
             Keyword::ALTER => self.alter_table(session, s).await,
-            Keyword::BEGIN | Keyword::START | Keyword::COMMIT | Keyword::ROLLBACK | Keyword::ABORT => Err(Error::new(
-                ErrorKind::NotSupported,
-                format!("{} is not supported yet: every statement commits on its own", first.value.to_uppercase()),
-            )
-            .with_hint("each statement is all-or-nothing, including CREATE TABLE ... AS, UPDATE and MERGE")),
             _ => Ok(None),
         }
+    }
+
+    fn check_plan(&self, session: &Session, plan: &LogicalPlan) -> Result<()> {
+        if !self.txns.is_open() {
+            return Ok(());
+        }
+        match plan {
+            LogicalPlan::Ddl(ddl) => Err(not_in_transaction(ddl_words(ddl), "it commits on its own")),
+            LogicalPlan::Copy(_) => Err(not_in_transaction("COPY ... TO", "the file it writes would stay if the transaction rolled back")),
+            LogicalPlan::Dml(dml) => {
+                let (catalog, schema) = session.current_schema();
+                let target = dml.table_name.clone().resolve(&catalog, &schema);
+                if self.dbs.get(&target.catalog).is_some() {
+                    return Ok(());
+                }
+                Err(not_in_transaction(
+                    &format!("{} '{}'", dml.op.to_string().to_uppercase(), dml.table_name),
+                    "it is an in-memory table, whose changes cannot be rolled back",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn statement_failed(&self, error: &Error) {
+        self.txns.abort(error.message());
     }
 
     async fn ddl(&self, session: &Session, ddl: &DdlStatement, text: &str) -> Result<Option<QueryResult>> {
@@ -316,8 +358,74 @@ impl Extension for StorageExtension {
             return Err(Error::io(format!("'{path}' is not a Delta table: it has no _delta_log directory")));
         }
         let read_only = Some(format!("'{path}' is read through {name}, which cannot write"));
-        let table = DatabaseTable::open(path, &dir, Version::Latest, read_only, session.context()).await?;
+        let table = DatabaseTable::open(path, &dir, Version::Latest, read_only, session.context(), None).await?;
         Ok(Arc::new(table))
+    }
+}
+
+fn not_in_transaction(what: &str, why: &str) -> Error {
+    Error::new(ErrorKind::NotSupported, format!("{what} cannot run inside a transaction: {why}"))
+        .with_hint("COMMIT or ROLLBACK the transaction first")
+}
+
+/// What a DDL statement is called in SQL.
+fn ddl_words(ddl: &DdlStatement) -> &'static str {
+    match ddl {
+        DdlStatement::CreateExternalTable(_) => "CREATE EXTERNAL TABLE",
+        DdlStatement::CreateMemoryTable(_) => "CREATE TABLE",
+        DdlStatement::CreateView(_) => "CREATE VIEW",
+        DdlStatement::CreateCatalogSchema(_) => "CREATE SCHEMA",
+        DdlStatement::CreateCatalog(_) => "CREATE DATABASE",
+        DdlStatement::CreateIndex(_) => "CREATE INDEX",
+        DdlStatement::DropTable(_) => "DROP TABLE",
+        DdlStatement::DropView(_) => "DROP VIEW",
+        DdlStatement::DropCatalogSchema(_) => "DROP SCHEMA",
+        DdlStatement::CreateFunction(_) => "CREATE FUNCTION",
+        DdlStatement::DropFunction(_) => "DROP FUNCTION",
+    }
+}
+
+/// `BEGIN`, `COMMIT` or `ROLLBACK`, in their spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransactionControl {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+impl TransactionControl {
+    /// `BEGIN [TRANSACTION | WORK]`, `START TRANSACTION`, `COMMIT [TRANSACTION
+    /// | WORK]`, `END [TRANSACTION]`, `ROLLBACK [TRANSACTION | WORK]`,
+    /// `ABORT`; `None` for any other statement.
+    fn of(s: &Statement) -> Result<Option<Self>> {
+        let words: Vec<Option<String>> = s.tokens().iter().map(|t| words_upper(&t.token)).collect();
+        let Some(Some(first)) = words.first() else { return Ok(None) };
+        let (control, rest) = match first.as_str() {
+            "BEGIN" => (Self::Begin, &words[1..]),
+            "START" => {
+                if words.get(1).cloned().flatten().as_deref() != Some("TRANSACTION") {
+                    return Ok(None);
+                }
+                (Self::Begin, &words[2..])
+            }
+            "COMMIT" | "END" => (Self::Commit, &words[1..]),
+            "ROLLBACK" | "ABORT" => (Self::Rollback, &words[1..]),
+            "SAVEPOINT" | "RELEASE" => {
+                return Err(Error::new(ErrorKind::NotSupported, format!("{first} is not supported"))
+                    .with_hint("a transaction commits or rolls back as a whole"));
+            }
+            _ => return Ok(None),
+        };
+        match rest {
+            [] => Ok(Some(control)),
+            [Some(w)] if w == "TRANSACTION" || w == "WORK" => Ok(Some(control)),
+            _ if control == Self::Rollback && rest.iter().any(|w| w.as_deref() == Some("TO")) => {
+                Err(Error::new(ErrorKind::NotSupported, "ROLLBACK TO a savepoint is not supported")
+                    .with_hint("a transaction commits or rolls back as a whole"))
+            }
+            _ => Err(Error::new(ErrorKind::NotSupported, format!("{} with options is not supported: {}", first, s.text()))
+                .with_hint("write BEGIN, COMMIT or ROLLBACK; transactions here are serializable for the one table they write")),
+        }
     }
 }
 

@@ -25,7 +25,9 @@ mod extension;
 pub mod layout;
 mod maintenance;
 mod merge;
+mod overlay;
 mod table;
+mod transaction;
 
 use std::path::Path;
 use std::sync::Arc;

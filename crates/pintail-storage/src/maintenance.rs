@@ -27,6 +27,7 @@ use crate::extension::Databases;
 use crate::table::{delta_state, log_store};
 
 /// The maintenance statement `s` is, if it is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Maintenance {
     /// `DESCRIBE HISTORY t`.
     History,
@@ -59,7 +60,7 @@ impl Maintenance {
             Self::Vacuum | Self::Optimize => 1,
         };
         let tokens: Vec<&Token> = s.tokens().iter().map(|t| &t.token).collect();
-        let (name, rest) = table_name(&tokens[start.min(tokens.len())..]).ok_or_else(|| usage(&self))?;
+        let (name, rest) = table_name(&tokens[start.min(tokens.len())..]).ok_or_else(|| usage(self))?;
         let (db, schema, table) = resolve(dbs, session, &name)?;
         let dir = db.layout().table_dir(&schema, &table);
         let mut delta = DeltaTable::new(log_store(&dir)?);
@@ -67,19 +68,19 @@ impl Maintenance {
         match self {
             Self::History => {
                 if !rest.is_empty() {
-                    return Err(usage(&self));
+                    return Err(usage(self));
                 }
                 history(session, &delta, &table, s.text()).await
             }
             Self::Vacuum => {
                 db.check_writable()?;
-                let options = VacuumOptions::parse(rest).ok_or_else(|| usage(&self))?;
+                let options = VacuumOptions::parse(rest).ok_or_else(|| usage(self))?;
                 vacuum(session, delta, &dir, &table, &options, s.text()).await
             }
             Self::Optimize => {
                 db.check_writable()?;
                 if !rest.is_empty() {
-                    return Err(usage(&self));
+                    return Err(usage(self));
                 }
                 optimize(session, delta, &table, s.text()).await
             }
@@ -87,7 +88,7 @@ impl Maintenance {
     }
 }
 
-fn usage(m: &Maintenance) -> Error {
+fn usage(m: Maintenance) -> Error {
     let form = match m {
         Maintenance::History => "DESCRIBE HISTORY table",
         Maintenance::Vacuum => "VACUUM table [RETAIN n HOURS] [DRY RUN]",

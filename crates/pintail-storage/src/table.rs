@@ -42,6 +42,7 @@ use url::Url;
 
 use crate::errors::{delta_error, from_datafusion_in, in_table, to_datafusion};
 use crate::merge::Merge;
+use crate::transaction::Transactions;
 
 /// The column metadata key holding a column's default, as SQL.
 pub const DEFAULT_KEY: &str = "pintail.default";
@@ -64,6 +65,8 @@ pub struct DatabaseTable {
     defaults: HashMap<String, Expr>,
     /// Why the table cannot be written, if it cannot.
     read_only: Option<String>,
+    /// The session's transactions, told of writes.
+    txns: Option<Arc<Transactions>>,
 }
 
 impl fmt::Debug for DatabaseTable {
@@ -85,15 +88,24 @@ pub fn log_store(dir: &std::path::Path) -> Result<LogStoreRef> {
 impl DatabaseTable {
     /// Opens table `name` (as users write it, for messages) stored in `dir`.
     /// `ctx` parses column defaults; `read_only` says why the table may not
-    /// be written, if it may not (an old version never may).
+    /// be written, if it may not (an old version never may). Inside a
+    /// transaction of `txns`, the latest version is the transaction's.
     pub async fn open(
         name: &str,
         dir: &std::path::Path,
         version: Version,
         read_only: Option<String>,
         ctx: &SessionContext,
+        txns: Option<&Arc<Transactions>>,
     ) -> Result<Self> {
-        let log_store = log_store(dir)?;
+        let in_txn = match (txns, version) {
+            (Some(t), Version::Latest) => t.log_store_for(name, dir, &ctx.runtime_env()).await?,
+            _ => None,
+        };
+        let log_store = match in_txn {
+            Some(log) => log,
+            None => log_store(dir)?,
+        };
         let mut builder = DeltaScanNext::builder().with_log_store(Arc::clone(&log_store));
         if let Version::Number(v) = version {
             builder = builder.with_table_version(v);
@@ -132,14 +144,18 @@ impl DatabaseTable {
                 Version::Latest => read_only,
                 Version::Number(v) => Some(format!("table '{name}' is read as of version {v}, and old versions cannot be written")),
             },
+            txns: txns.cloned(),
         })
     }
 
     fn check_writable(&self) -> DFResult<()> {
-        match &self.read_only {
-            None => Ok(()),
-            Some(why) => Err(to_datafusion(Error::plan(why.clone()))),
+        if let Some(why) = &self.read_only {
+            return Err(to_datafusion(Error::plan(why.clone())));
         }
+        if let Some(txns) = &self.txns {
+            txns.claim_write(&self.name, &self.dir).map_err(to_datafusion)?;
+        }
+        Ok(())
     }
 
     /// A plan that runs `op` on the latest version of the table when it is
@@ -230,6 +246,9 @@ impl TableProvider for DatabaseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if let Some(txns) = &self.txns {
+            txns.note_read(&self.dir);
+        }
         self.scan
             .scan(state, projection, filters, limit)
             .await
@@ -462,14 +481,21 @@ struct WriteErrorsExec {
 }
 
 impl WriteErrorsExec {
-    fn explain(table: &str, schema: &Schema, e: DataFusionError) -> DataFusionError {
+    /// `e`, from writing rows of `input` into table `table` of `schema`.
+    fn explain(table: &str, schema: &Schema, input: &Schema, e: DataFusionError) -> DataFusionError {
         let message = e.to_string();
-        // "Invalid batch column at '0' has null but schema specifies non-nullable"
-        if let Some(rest) = message.split("column at '").nth(1)
-            && message.contains("non-nullable")
-            && let Some(index) = rest.split('\'').next().and_then(|i| i.parse::<usize>().ok())
-            && let Some(field) = schema.fields().get(index)
-        {
+        let quoted = |after: &str| message.split(after).nth(1).and_then(|rest| rest.split('\'').next().map(str::to_string));
+        let index = if !message.contains("non-nullable") {
+            None
+        } else if let Some(i) = quoted("column at '") {
+            // "Invalid batch column at '0' has null but schema specifies non-nullable"
+            i.parse::<usize>().ok()
+        } else {
+            // arrow: "Column 'column1' is declared as non-nullable but contains
+            // null values", naming the column of the rows written
+            quoted("Column '").and_then(|name| input.index_of(&name).ok())
+        };
+        if let Some(field) = index.and_then(|i| schema.fields().get(i)) {
             return to_datafusion(
                 Error::new(
                     pintail_core::ErrorKind::Data,
@@ -531,7 +557,8 @@ impl ExecutionPlan for WriteErrorsExec {
         let stream = self.inner.execute(partition, context)?;
         let out_schema = stream.schema();
         let (table, schema) = (self.table.clone(), Arc::clone(&self.schema));
-        let mapped = stream.map(move |r| r.map_err(|e| Self::explain(&table, &schema, e)));
+        let input = self.inner.children().first().map_or_else(|| Arc::new(Schema::empty()), |c| c.schema());
+        let mapped = stream.map(move |r| r.map_err(|e| Self::explain(&table, &schema, &input, e)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, mapped)))
     }
 
