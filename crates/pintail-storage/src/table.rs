@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deltalake::delta_datafusion::DeltaScanNext;
+use deltalake::kernel::Snapshot;
 use deltalake::logstore::LogStoreRef;
+use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -67,6 +69,8 @@ pub struct DatabaseTable {
     read_only: Option<String>,
     /// The session's transactions, told of writes.
     txns: Option<Arc<Transactions>>,
+    /// Whether the table is read and written through a transaction.
+    in_transaction: bool,
 }
 
 impl fmt::Debug for DatabaseTable {
@@ -102,6 +106,7 @@ impl DatabaseTable {
             (Some(t), Version::Latest) => t.log_store_for(name, dir, &ctx.runtime_env()).await?,
             _ => None,
         };
+        let in_transaction = in_txn.is_some();
         let log_store = match in_txn {
             Some(log) => log,
             None => log_store(dir)?,
@@ -145,6 +150,7 @@ impl DatabaseTable {
                 Version::Number(v) => Some(format!("table '{name}' is read as of version {v}, and old versions cannot be written")),
             },
             txns: txns.cloned(),
+            in_transaction,
         })
     }
 
@@ -273,8 +279,15 @@ impl TableProvider for DatabaseTable {
         // the newest version, not the one this statement was planned
         // against: a retried INSERT (see pintail-core's conflict retry)
         // must commit after the writer it lost to
+        let snapshot = Snapshot::try_new(self.log_store.as_ref(), None).await.map_err(DataFusionError::from)?;
+        let checkpoint = (!self.in_transaction).then(|| Checkpoint {
+            log_store: Arc::clone(&self.log_store),
+            read_version: snapshot.version(),
+            interval: snapshot.table_properties().checkpoint_interval().get(),
+        });
         let latest = DeltaScanNext::builder()
             .with_log_store(Arc::clone(&self.log_store))
+            .with_snapshot(snapshot)
             .build()
             .await?;
         let sink = latest.insert_into(state, input, insert_op).await?;
@@ -282,6 +295,7 @@ impl TableProvider for DatabaseTable {
             inner: sink,
             table: self.name.clone(),
             schema: self.scan.schema(),
+            checkpoint,
         }))
     }
 
@@ -478,6 +492,55 @@ struct WriteErrorsExec {
     inner: Arc<dyn ExecutionPlan>,
     table: String,
     schema: SchemaRef,
+    /// Written once the rows are committed, if due.
+    checkpoint: Option<Checkpoint>,
+}
+
+/// A checkpoint of a table to write after an `INSERT`, if one is due.
+///
+/// deltalake's INSERT (its DataFusion sink) commits without the post-commit
+/// step its other operations take, so it never writes a checkpoint: every
+/// reader then replays the whole log, and a table written by single-row
+/// INSERTs got slower with every commit. After each INSERT, a checkpoint is
+/// written once `interval` commits (the table's `delta.checkpointInterval`,
+/// 100 by default) have been made since the last one, as deltalake does.
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    log_store: LogStoreRef,
+    /// The version the INSERT read: its commit is later.
+    read_version: u64,
+    interval: u64,
+}
+
+impl Checkpoint {
+    /// Best effort: the rows are committed already, and a missing
+    /// checkpoint only costs readers time.
+    async fn write_if_due(self, table: &str) {
+        let Ok(latest) = deltalake::logstore::get_latest_version(self.log_store.as_ref(), self.read_version).await else {
+            return;
+        };
+        let last = self.last_checkpoint().await;
+        let since = latest.saturating_add(1).saturating_sub(last.map_or(0, |c| c + 1));
+        if since < self.interval {
+            return;
+        }
+        let mut delta = DeltaTable::new(Arc::clone(&self.log_store));
+        let outcome = match delta.load_version(latest).await {
+            Ok(()) => deltalake::checkpoints::create_checkpoint(&delta, None).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            log::debug!("table '{table}': no checkpoint at version {latest}: {e}");
+        }
+    }
+
+    /// The version of the table's newest checkpoint, from `_last_checkpoint`.
+    async fn last_checkpoint(&self) -> Option<u64> {
+        use deltalake::logstore::object_store::ObjectStoreExt;
+        let path = deltalake::Path::from("_delta_log/_last_checkpoint");
+        let bytes = self.log_store.object_store(None).get(&path).await.ok()?.bytes().await.ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok()?.get("version")?.as_u64()
+    }
 }
 
 impl WriteErrorsExec {
@@ -546,6 +609,7 @@ impl ExecutionPlan for WriteErrorsExec {
             inner: children.swap_remove(0),
             table: self.table.clone(),
             schema: Arc::clone(&self.schema),
+            checkpoint: self.checkpoint.clone(),
         }))
     }
 
@@ -558,8 +622,18 @@ impl ExecutionPlan for WriteErrorsExec {
         let out_schema = stream.schema();
         let (table, schema) = (self.table.clone(), Arc::clone(&self.schema));
         let input = self.inner.children().first().map_or_else(|| Arc::new(Schema::empty()), |c| c.schema());
+        let name = table.clone();
         let mapped = stream.map(move |r| r.map_err(|e| Self::explain(&table, &schema, &input, e)));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, mapped)))
+        // after the last batch, that is after the commit (never reached
+        // after an error: the stream is not read on)
+        let checkpoint = self.checkpoint.clone();
+        let after = futures::stream::once(async move {
+            if let Some(c) = checkpoint {
+                c.write_if_due(&name).await;
+            }
+        })
+        .filter_map(|()| futures::future::ready(None));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, mapped.chain(after))))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

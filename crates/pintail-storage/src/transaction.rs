@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, CommitInfo, Remove};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::logstore::object_store::path::Path;
@@ -397,7 +397,8 @@ impl TableTxn {
         actions.extend(folded.removed.into_values().map(Action::Remove));
         actions.extend(folded.added.into_values().map(Action::Add));
         let snapshot = self.base.snapshot().map_err(|e| delta_error(&self.name, e))?;
-        CommitBuilder::default()
+        // with deltalake's post-commit step: a checkpoint when one is due
+        CommitBuilder::from(CommitProperties::default())
             .with_actions(actions)
             .build(Some(snapshot), Arc::clone(&self.real), operation)
             .await
