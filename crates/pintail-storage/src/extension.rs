@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use deltalake::DeltaTable;
 use deltalake::kernel::{DataType as DeltaType, StructField};
 use pintail_core::datafusion::common::TableReference;
+use pintail_core::datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use pintail_core::datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use pintail_core::datafusion::sql::parser::Statement as DFStatement;
 use pintail_core::datafusion::datasource::TableProvider;
@@ -110,6 +111,27 @@ impl StorageExtension {
     /// The attached databases.
     pub fn databases(&self) -> &Databases {
         &self.dbs
+    }
+
+    /// Refuses a node of a plan run inside a transaction that the
+    /// transaction could not undo.
+    fn check_node(&self, session: &Session, plan: &LogicalPlan) -> Result<()> {
+        match plan {
+            LogicalPlan::Ddl(ddl) => Err(not_in_transaction(ddl_words(ddl), "it commits on its own")),
+            LogicalPlan::Copy(_) => Err(not_in_transaction("COPY ... TO", "the file it writes would stay if the transaction rolled back")),
+            LogicalPlan::Dml(dml) => {
+                let (catalog, schema) = session.current_schema();
+                let target = dml.table_name.clone().resolve(&catalog, &schema);
+                if self.dbs.get(&target.catalog).is_some() {
+                    return Ok(());
+                }
+                Err(not_in_transaction(
+                    &format!("{} '{}'", dml.op.to_string().to_uppercase(), dml.table_name),
+                    "it is an in-memory table, whose changes cannot be rolled back",
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn alter_table(&self, session: &Session, s: &Statement) -> Result<Option<QueryResult>> {
@@ -298,27 +320,19 @@ impl Extension for StorageExtension {
         if !self.txns.is_open() {
             return Ok(());
         }
-        match plan {
-            LogicalPlan::Ddl(ddl) => Err(not_in_transaction(ddl_words(ddl), "it commits on its own")),
-            LogicalPlan::Copy(_) => Err(not_in_transaction("COPY ... TO", "the file it writes would stay if the transaction rolled back")),
-            LogicalPlan::Dml(dml) => {
-                let (catalog, schema) = session.current_schema();
-                let target = dml.table_name.clone().resolve(&catalog, &schema);
-                if self.dbs.get(&target.catalog).is_some() {
-                    return Ok(());
-                }
-                Err(not_in_transaction(
-                    &format!("{} '{}'", dml.op.to_string().to_uppercase(), dml.table_name),
-                    "it is an in-memory table, whose changes cannot be rolled back",
-                ))
-            }
-            _ => Ok(()),
-        }
+        // every node: EXPLAIN ANALYZE runs the statement it explains
+        let mut refusal = Ok(());
+        plan.apply(|node| {
+            refusal = self.check_node(session, node);
+            Ok(if refusal.is_ok() { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+        })?;
+        refusal
     }
 
     fn statement_failed(&self, error: &Error) {
         self.txns.abort(error.message());
     }
+
 
     async fn ddl(&self, session: &Session, ddl: &DdlStatement, text: &str) -> Result<Option<QueryResult>> {
         crate::ddl::run(&self.dbs, session, ddl, text).await
@@ -343,6 +357,11 @@ impl Extension for StorageExtension {
     }
 
     async fn call_table_function(&self, session: &Session, name: &str, args: &[FunctionArg]) -> Result<Arc<dyn TableProvider>> {
+        if self.txns.is_open() {
+            // it reads the log outside the transaction's view of it, which
+            // the session's file store shows while the transaction lasts
+            return Err(not_in_transaction(name, "it reads a Delta table outside the transaction"));
+        }
         let usage = || {
             Error::new(ErrorKind::Syntax, format!("{name} takes the path of a Delta table: {name}('path/to/table')"))
         };

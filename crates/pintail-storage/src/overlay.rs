@@ -1,22 +1,26 @@
-//! The object store a transaction's statements see a table through: the
+//! The object store a transaction's statements see tables through: each
 //! table's Delta log frozen at the version the transaction started from,
 //! plus the commits its statements made, which are kept in memory.
 //!
-//! Everything outside `_delta_log` (the data files) passes straight through
-//! to the real store, so a transaction's `INSERT` writes its Parquet files
-//! where they will stay; until `COMMIT` puts one commit in the real log,
-//! nothing refers to them and no reader sees them. Log files the real store
-//! gained after the transaction started (other writers' commits) are hidden,
-//! so every statement in the transaction works on the same version plus its
-//! own changes. Deleting a real log file (deltalake's log clean-up after a
-//! checkpoint) does nothing here.
+//! Everything outside the overlaid `_delta_log` directories (the data
+//! files) passes straight through to the real store, so a transaction's
+//! `INSERT` writes its Parquet files where they will stay; until `COMMIT`
+//! puts one commit in the real log, nothing refers to them and no reader
+//! sees them. Log files the real store gained after the transaction started
+//! (other writers' commits) are hidden, so every statement in the
+//! transaction works on the same version plus its own changes. Deleting a
+//! real log file (deltalake's log clean-up after a checkpoint) does nothing
+//! here.
 //!
-//! Once the transaction ends the store is closed and passes everything
-//! through: a DataFusion session may keep it registered for the table.
+//! Once the transaction ends its layers close: reads pass through, and
+//! writes into their logs are refused (a statement of the transaction still
+//! running must not commit to the real log behind `COMMIT`'s back). A
+//! DataFusion session may keep a store registered, so a closed layer also
+//! drops its staged files.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use deltalake::logstore::object_store::memory::InMemory;
@@ -29,12 +33,12 @@ use deltalake::logstore::object_store::{
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-/// The log files a transaction has written, by name in `_delta_log`, and
-/// the version of the real log it started from.
+/// The log files a transaction has written to one table, by name in
+/// `_delta_log`, and the version of the real log it started from.
 #[derive(Debug)]
 pub(crate) struct Staged {
     base: u64,
-    files: InMemory,
+    files: RwLock<Arc<InMemory>>,
     closed: AtomicBool,
 }
 
@@ -42,7 +46,7 @@ impl Staged {
     pub(crate) fn new(base: u64) -> Arc<Self> {
         Arc::new(Self {
             base,
-            files: InMemory::new(),
+            files: RwLock::new(Arc::new(InMemory::new())),
             closed: AtomicBool::new(false),
         })
     }
@@ -52,9 +56,15 @@ impl Staged {
         self.base
     }
 
-    /// Stops hiding anything: the transaction is over.
+    fn files(&self) -> Arc<InMemory> {
+        Arc::clone(&self.files.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Stops hiding anything and drops the staged files: the transaction
+    /// is over.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        *self.files.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(InMemory::new());
     }
 
     fn is_closed(&self) -> bool {
@@ -63,7 +73,7 @@ impl Staged {
 
     /// Log file `name` (`00000000000000000007.json`) as staged, if it was.
     pub(crate) async fn read(&self, name: &str) -> StoreResult<Option<bytes::Bytes>> {
-        match self.files.get(&Path::from(name)).await {
+        match self.files().get(&Path::from(name)).await {
             Ok(got) => got.bytes().await.map(Some),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -72,14 +82,18 @@ impl Staged {
 
     /// Stages `bytes` as log file `name`.
     pub(crate) async fn write(&self, name: &str, bytes: bytes::Bytes) -> StoreResult<()> {
-        self.files.put(&Path::from(name), bytes.into()).await.map(|_| ())
+        self.files().put(&Path::from(name), bytes.into()).await.map(|_| ())
     }
 
     /// Whether the real log's file `name` belongs to the versions the
     /// transaction reads: commits, checkpoints and checksums up to the base
-    /// version. `_last_checkpoint` may point past it and is never shown
-    /// (a copy that fits is staged when the transaction starts).
+    /// version, and the sidecar files checkpoints refer to.
+    /// `_last_checkpoint` may point past it and is never shown (a copy that
+    /// fits is staged when the transaction starts).
     fn shows_real(&self, name: &str) -> bool {
+        if name.starts_with("_sidecars/") {
+            return true;
+        }
         name.len() > 20
             && !name.contains('/')
             && name.as_bytes()[..20].iter().all(u8::is_ascii_digit)
@@ -87,56 +101,107 @@ impl Staged {
     }
 }
 
-/// An object store whose `log_dir` is overlaid with a transaction's
-/// [`Staged`] log.
+/// The overlaid log directories of one store: a path in the store and the
+/// staged log over it.
+#[derive(Debug, Default)]
+pub(crate) struct Layers {
+    list: RwLock<Vec<(Path, Arc<Staged>)>>,
+}
+
+impl Layers {
+    /// Layers with one log directory.
+    pub(crate) fn one(log_dir: Path, staged: Arc<Staged>) -> Arc<Self> {
+        let layers = Arc::new(Self::default());
+        layers.add(log_dir, staged);
+        layers
+    }
+
+    /// Overlays `log_dir` with `staged`.
+    pub(crate) fn add(&self, log_dir: Path, staged: Arc<Staged>) {
+        self.list.write().unwrap_or_else(PoisonError::into_inner).push((log_dir, staged));
+    }
+
+    fn all(&self) -> Vec<(Path, Arc<Staged>)> {
+        self.list.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The layer holding `location` (open or closed), and the file's name
+    /// in that log.
+    fn find(&self, location: &Path) -> Option<(Path, Arc<Staged>, Path)> {
+        self.all().into_iter().find_map(|(dir, staged)| {
+            let rest: Vec<_> = location.prefix_match(&dir)?.collect();
+            (!rest.is_empty()).then(|| (dir.clone(), staged, rest.into_iter().collect()))
+        })
+    }
+
+    /// Whether a real file at `location` is shown.
+    fn shows(&self, location: &Path) -> bool {
+        match self.find(location) {
+            Some((_, staged, name)) => staged.is_closed() || staged.shows_real(name.as_ref()),
+            None => true,
+        }
+    }
+}
+
+/// An object store with transactions' staged logs over some of its
+/// `_delta_log` directories.
 #[derive(Debug)]
 pub(crate) struct Overlay {
     real: Arc<dyn ObjectStore>,
-    log_dir: Path,
-    staged: Arc<Staged>,
+    layers: Arc<Layers>,
 }
 
 impl fmt::Display for Overlay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TransactionOverlay({}, {})", self.real, self.log_dir)
+        write!(f, "TransactionOverlay({})", self.real)
     }
 }
 
+/// What a log path is to an open layer.
+enum InLog {
+    /// Not in an overlaid log, or in a closed one: the real file.
+    Real,
+    /// In a closed layer's log: may be read, not written.
+    Closed,
+    /// File `name` of the open layer `staged`.
+    Open(Arc<Staged>, Path),
+}
+
 impl Overlay {
-    /// `real` with the log in `log_dir` (a path in `real`) overlaid.
-    pub(crate) fn new(real: Arc<dyn ObjectStore>, log_dir: Path, staged: Arc<Staged>) -> Self {
-        Self { real, log_dir, staged }
+    /// `real` with `layers` over it.
+    pub(crate) fn new(real: Arc<dyn ObjectStore>, layers: Arc<Layers>) -> Self {
+        Self { real, layers }
     }
 
-    /// The name in the log of `location`, if it is a file of the log and
-    /// the transaction is still open.
-    fn log_name(&self, location: &Path) -> Option<Path> {
-        if self.staged.is_closed() {
-            return None;
+    fn in_log(&self, location: &Path) -> InLog {
+        match self.layers.find(location) {
+            None => InLog::Real,
+            Some((_, staged, _)) if staged.is_closed() => InLog::Closed,
+            Some((_, staged, name)) => InLog::Open(staged, name),
         }
-        let rest: Vec<_> = location.prefix_match(&self.log_dir)?.collect();
-        (!rest.is_empty()).then(|| rest.into_iter().collect())
     }
 
-    fn full(log_dir: &Path, name: &Path) -> Path {
-        log_dir.parts().chain(name.parts()).collect()
-    }
-
-    /// Whether a listing under `prefix` reaches into the log.
-    fn lists_log(&self, prefix: Option<&Path>) -> bool {
-        if self.staged.is_closed() {
-            return false;
-        }
-        match prefix {
-            None => true,
-            Some(p) => self.log_dir.prefix_matches(p) || p.prefix_matches(&self.log_dir),
-        }
+    /// Whether a listing under `prefix` reaches into an open layer's log.
+    fn lists_log(&self, prefix: Option<&Path>) -> Vec<(Path, Arc<Staged>)> {
+        self.layers
+            .all()
+            .into_iter()
+            .filter(|(dir, staged)| {
+                !staged.is_closed() && prefix.is_none_or(|p| dir.prefix_matches(p) || p.prefix_matches(dir))
+            })
+            .collect()
     }
 
     fn not_found(location: &Path) -> StoreError {
         StoreError::NotFound {
             path: location.to_string(),
             source: "not in the transaction's version of the log".into(),
+        }
+    }
+
+    fn refused(what: &str, location: &Path) -> StoreError {
+        StoreError::NotSupported {
+            source: format!("{what} log file '{location}': its transaction has ended").into(),
         }
     }
 
@@ -150,38 +215,42 @@ impl Overlay {
 #[async_trait]
 impl ObjectStore for Overlay {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> StoreResult<PutResult> {
-        let Some(name) = self.log_name(location) else {
-            return self.real.put_opts(location, payload, opts).await;
-        };
-        if matches!(opts.mode, PutMode::Create)
-            && self.staged.shows_real(name.as_ref())
-            && self.real.head(location).await.is_ok()
-        {
-            return Err(StoreError::AlreadyExists {
-                path: location.to_string(),
-                source: "the log file exists".into(),
-            });
+        match self.in_log(location) {
+            InLog::Real => self.real.put_opts(location, payload, opts).await,
+            InLog::Closed => Err(Self::refused("writing", location)),
+            InLog::Open(staged, name) => {
+                if matches!(opts.mode, PutMode::Create)
+                    && staged.shows_real(name.as_ref())
+                    && self.real.head(location).await.is_ok()
+                {
+                    return Err(StoreError::AlreadyExists {
+                        path: location.to_string(),
+                        source: "the log file exists".into(),
+                    });
+                }
+                staged.files().put_opts(&name, payload, opts).await
+            }
         }
-        self.staged.files.put_opts(&name, payload, opts).await
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> StoreResult<Box<dyn MultipartUpload>> {
-        match self.log_name(location) {
-            Some(name) => self.staged.files.put_multipart_opts(&name, opts).await,
-            None => self.real.put_multipart_opts(location, opts).await,
+        match self.in_log(location) {
+            InLog::Real => self.real.put_multipart_opts(location, opts).await,
+            InLog::Closed => Err(Self::refused("writing", location)),
+            InLog::Open(staged, name) => staged.files().put_multipart_opts(&name, opts).await,
         }
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> StoreResult<GetResult> {
-        let Some(name) = self.log_name(location) else {
+        let InLog::Open(staged, name) = self.in_log(location) else {
             return self.real.get_opts(location, options).await;
         };
-        match self.staged.files.get_opts(&name, options.clone()).await {
+        match staged.files().get_opts(&name, options.clone()).await {
             Ok(mut got) => {
                 got.meta.location = location.clone();
                 Ok(got)
             }
-            Err(StoreError::NotFound { .. }) if self.staged.shows_real(name.as_ref()) => {
+            Err(StoreError::NotFound { .. }) if staged.shows_real(name.as_ref()) => {
                 self.real.get_opts(location, options).await
             }
             Err(StoreError::NotFound { .. }) => Err(Self::not_found(location)),
@@ -190,21 +259,18 @@ impl ObjectStore for Overlay {
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, StoreResult<Path>>) -> BoxStream<'static, StoreResult<Path>> {
-        let (real, staged, log_dir) = (Arc::clone(&self.real), Arc::clone(&self.staged), self.log_dir.clone());
+        let (real, layers) = (Arc::clone(&self.real), Arc::clone(&self.layers));
         locations
             .and_then(move |location| {
-                let (real, staged, log_dir) = (Arc::clone(&real), Arc::clone(&staged), log_dir.clone());
+                let (real, layers) = (Arc::clone(&real), Arc::clone(&layers));
                 async move {
-                    let name = (!staged.is_closed())
-                        .then(|| location.prefix_match(&log_dir).map(Iterator::collect::<Path>))
-                        .flatten()
-                        .filter(|n| n.parts().next().is_some());
-                    match name {
+                    match layers.find(&location) {
                         // staged files go; the real log is never touched
-                        Some(name) => match staged.files.delete(&name).await {
+                        Some((_, staged, name)) if !staged.is_closed() => match staged.files().delete(&name).await {
                             Ok(()) | Err(StoreError::NotFound { .. }) => Ok(location),
                             Err(e) => Err(e),
                         },
+                        Some(_) => Err(Self::refused("deleting", &location)),
                         None => real.delete(&location).await.map(|()| location),
                     }
                 }
@@ -213,33 +279,36 @@ impl ObjectStore for Overlay {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, StoreResult<ObjectMeta>> {
-        if !self.lists_log(prefix) {
+        let open = self.lists_log(prefix);
+        if open.is_empty() {
             return self.real.list(prefix);
         }
-        let (staged, log_dir) = (Arc::clone(&self.staged), self.log_dir.clone());
-        let real = self.real.list(prefix).try_filter(move |meta| {
-            let shown = match meta.location.prefix_match(&log_dir) {
-                Some(rest) => {
-                    let name: Path = rest.collect();
-                    name.parts().next().is_none() || staged.shows_real(name.as_ref())
-                }
-                None => true,
-            };
-            futures::future::ready(shown)
-        });
-        let (log_dir, wanted) = (self.log_dir.clone(), prefix.cloned());
-        let ours = self.staged.files.list(None).map_ok(move |mut meta| {
-            meta.location = Self::full(&log_dir, &meta.location);
-            meta
-        });
-        let ours = ours.try_filter(move |meta| {
-            futures::future::ready(wanted.as_ref().is_none_or(|p| meta.location.prefix_matches(p)))
-        });
+        let layers = Arc::clone(&self.layers);
+        let real = self
+            .real
+            .list(prefix)
+            .try_filter(move |meta| futures::future::ready(layers.shows(&meta.location)));
+        let wanted = prefix.cloned();
+        let ours = futures::stream::iter(open)
+            .map(move |(dir, staged)| {
+                let wanted = wanted.clone();
+                staged
+                    .files()
+                    .list(None)
+                    .map_ok(move |mut meta| {
+                        meta.location = dir.parts().chain(meta.location.parts()).collect();
+                        meta
+                    })
+                    .try_filter(move |meta| {
+                        futures::future::ready(wanted.as_ref().is_none_or(|p| meta.location.prefix_matches(p)))
+                    })
+            })
+            .flatten();
         real.chain(ours).boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> StoreResult<ListResult> {
-        if !self.lists_log(prefix) {
+        if self.lists_log(prefix).is_empty() {
             return self.real.list_with_delimiter(prefix).await;
         }
         let base = prefix.cloned().unwrap_or_default();
@@ -269,7 +338,7 @@ impl ObjectStore for Overlay {
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> StoreResult<()> {
         for location in [from, to] {
-            if self.log_name(location).is_some() {
+            if !matches!(self.in_log(location), InLog::Real) {
                 return Err(Self::unsupported("copy", location));
             }
         }
@@ -278,7 +347,7 @@ impl ObjectStore for Overlay {
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> StoreResult<()> {
         for location in [from, to] {
-            if self.log_name(location).is_some() {
+            if !matches!(self.in_log(location), InLog::Real) {
                 return Err(Self::unsupported("rename", location));
             }
         }

@@ -69,8 +69,6 @@ pub struct DatabaseTable {
     read_only: Option<String>,
     /// The session's transactions, told of writes.
     txns: Option<Arc<Transactions>>,
-    /// Whether the table is read and written through a transaction.
-    in_transaction: bool,
 }
 
 impl fmt::Debug for DatabaseTable {
@@ -104,9 +102,18 @@ impl DatabaseTable {
     ) -> Result<Self> {
         let in_txn = match (txns, version) {
             (Some(t), Version::Latest) => t.log_store_for(name, dir, &ctx.runtime_env()).await?,
+            (Some(t), Version::Number(v)) => match t.base_of(dir) {
+                // the transaction's view of the log hides what came later
+                Some(base) if v > base => {
+                    return Err(Error::plan(format!(
+                        "table '{name}' is read as of version {base} inside this transaction, so version {v} cannot be read in it"
+                    ))
+                    .with_hint("COMMIT or ROLLBACK first"));
+                }
+                _ => None,
+            },
             _ => None,
         };
-        let in_transaction = in_txn.is_some();
         let log_store = match in_txn {
             Some(log) => log,
             None => log_store(dir)?,
@@ -150,7 +157,6 @@ impl DatabaseTable {
                 Version::Number(v) => Some(format!("table '{name}' is read as of version {v}, and old versions cannot be written")),
             },
             txns: txns.cloned(),
-            in_transaction,
         })
     }
 
@@ -280,7 +286,9 @@ impl TableProvider for DatabaseTable {
         // against: a retried INSERT (see pintail-core's conflict retry)
         // must commit after the writer it lost to
         let snapshot = Snapshot::try_new(self.log_store.as_ref(), None).await.map_err(DataFusionError::from)?;
-        let checkpoint = (!self.in_transaction).then(|| Checkpoint {
+        // inside a transaction too: the checkpoint is staged with its
+        // commits, and spares its later statements replaying them all
+        let checkpoint = Some(Checkpoint {
             log_store: Arc::clone(&self.log_store),
             read_version: snapshot.version(),
             interval: snapshot.table_properties().checkpoint_interval().get(),
@@ -505,7 +513,7 @@ struct WriteErrorsExec {
 /// written once `interval` commits (the table's `delta.checkpointInterval`,
 /// 100 by default) have been made since the last one, as deltalake does.
 #[derive(Debug, Clone)]
-struct Checkpoint {
+pub(crate) struct Checkpoint {
     log_store: LogStoreRef,
     /// The version the INSERT read: its commit is later.
     read_version: u64,
@@ -513,9 +521,19 @@ struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// A checkpoint of the table of `log_store` after a commit later than
+    /// `read_version`, if `interval` commits have passed since the last.
+    pub(crate) fn new(log_store: LogStoreRef, read_version: u64, interval: u64) -> Self {
+        Self {
+            log_store,
+            read_version,
+            interval,
+        }
+    }
+
     /// Best effort: the rows are committed already, and a missing
     /// checkpoint only costs readers time.
-    async fn write_if_due(self, table: &str) {
+    pub(crate) async fn write_if_due(self, table: &str) {
         let Ok(latest) = deltalake::logstore::get_latest_version(self.log_store.as_ref(), self.read_version).await else {
             return;
         };

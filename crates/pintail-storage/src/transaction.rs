@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, CommitInfo, Remove};
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::{Action, Add, CommitInfo, Remove, Snapshot};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::{LogStoreRef, default_logstore};
@@ -36,8 +36,9 @@ use pintail_core::datafusion::execution::runtime_env::RuntimeEnv;
 use pintail_core::{Error, ErrorKind, Result};
 
 use crate::errors::delta_error;
-use crate::overlay::{Overlay, Staged};
-use crate::table::log_store;
+use crate::overlay::{Layers, Overlay, Staged};
+use crate::table::{Checkpoint, log_store};
+use deltalake::table::config::TablePropertiesExt;
 
 /// The transaction of one session, if one is open.
 #[derive(Debug, Default)]
@@ -54,18 +55,23 @@ struct Txn {
     /// Why the transaction was aborted, if a statement in it failed.
     aborted: Option<String>,
     /// The session's store for `file://` before the transaction overlaid
-    /// it, to put back when it ends.
-    file_store: Option<(Arc<RuntimeEnv>, Arc<dyn ObjectStore>)>,
+    /// it, to put back when it ends, and the layers over it.
+    file_store: Option<FileOverlay>,
 }
 
-impl Txn {
-    /// Ends the transaction's overlays.
-    fn close(&self) {
+/// The runtime whose `file://` store a transaction overlaid, the store it
+/// had, and the layers over it.
+type FileOverlay = (Arc<RuntimeEnv>, Arc<dyn ObjectStore>, Arc<Layers>);
+
+impl Drop for Txn {
+    /// Ends the transaction's overlays, however it ends: COMMIT, ROLLBACK,
+    /// or either of them cancelled or panicking half-way.
+    fn drop(&mut self) {
         for table in self.tables.values() {
             table.staged.close();
         }
-        if let Some((runtime, store)) = &self.file_store {
-            runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::clone(store));
+        if let Some((runtime, store, _)) = self.file_store.take() {
+            runtime.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), store);
         }
     }
 }
@@ -74,9 +80,11 @@ impl Txn {
 #[derive(Debug)]
 struct TableTxn {
     name: String,
+    dir: PathBuf,
+    /// Which `_delta_log` directory it was: a table dropped and made again
+    /// meanwhile has another.
+    identity: Option<(u64, u64)>,
     real: LogStoreRef,
-    /// The table at the version the transaction started from.
-    base: DeltaTable,
     staged: Arc<Staged>,
     /// The log store the transaction's statements use.
     log: LogStoreRef,
@@ -158,16 +166,26 @@ impl Transactions {
             table.staged.close();
             return Ok(Some(Arc::clone(&existing.log)));
         }
-        let file_url = ObjectStoreUrl::local_filesystem();
-        let current = runtime.object_store(&file_url).map_err(Error::from)?;
         if t.file_store.is_none() {
-            t.file_store = Some((Arc::clone(runtime), Arc::clone(&current)));
+            let file_url = ObjectStoreUrl::local_filesystem();
+            let current = runtime.object_store(&file_url).map_err(Error::from)?;
+            let layers = Arc::new(Layers::default());
+            let overlay = Overlay::new(Arc::clone(&current), Arc::clone(&layers));
+            runtime.register_object_store(file_url.as_ref(), Arc::new(overlay));
+            t.file_store = Some((Arc::clone(runtime), current, layers));
         }
-        let overlay = Overlay::new(current, table.root_log_dir.clone(), Arc::clone(&table.staged));
-        runtime.register_object_store(file_url.as_ref(), Arc::new(overlay));
+        if let Some((_, _, layers)) = &t.file_store {
+            layers.add(table.root_log_dir.clone(), Arc::clone(&table.staged));
+        }
         let log = Arc::clone(&table.log);
         t.tables.insert(dir.to_path_buf(), Arc::new(table));
         Ok(Some(log))
+    }
+
+    /// The version the open transaction reads the table in `dir` at, if it
+    /// has touched the table.
+    pub fn base_of(&self, dir: &FsPath) -> Option<u64> {
+        self.lock().as_ref()?.tables.get(dir).map(|t| t.staged.base())
     }
 
     /// Records that a statement of the open transaction (if any) reads
@@ -231,7 +249,7 @@ impl Transactions {
                 table.delete_added_files().await;
             }
         }
-        t.close();
+        drop(t);
         outcome
     }
 
@@ -243,7 +261,7 @@ impl Transactions {
         for table in t.tables.values() {
             table.delete_added_files().await;
         }
-        t.close();
+        drop(t);
         Ok(())
     }
 }
@@ -294,11 +312,14 @@ impl Folded {
 impl TableTxn {
     async fn start(name: &str, dir: &FsPath) -> Result<Self> {
         let real = log_store(dir)?;
-        let mut base = DeltaTable::new(Arc::clone(&real));
-        base.load().await.map_err(|e| delta_error(name, e))?;
-        let version = base
-            .version()
-            .ok_or_else(|| Error::internal(format!("table '{name}' loaded without a version"), None))?;
+        let identity = log_identity(dir);
+        // the version only: the files of the table are read when a
+        // statement needs them (the shell opens every table after each
+        // statement, for its completions)
+        let version = Snapshot::try_new(real.as_ref(), None)
+            .await
+            .map_err(|e| delta_error(name, e))?
+            .version();
         let staged = Staged::new(version);
         // deltalake's pointer to the newest checkpoint, if that is one the
         // transaction's version has
@@ -318,13 +339,14 @@ impl TableTxn {
         log_path.push_str("/_delta_log");
         let root_log_dir =
             Path::from_url_path(&log_path).map_err(|e| Error::io(format!("table '{name}': {e}")))?;
-        let prefixed = Arc::new(Overlay::new(real.object_store(None), Path::from("_delta_log"), Arc::clone(&staged)));
-        let root = Arc::new(Overlay::new(real.root_object_store(None), root_log_dir.clone(), Arc::clone(&staged)));
-        let log = default_logstore(prefixed, root, real.root_url(), real.config().options());
+        let prefixed = Overlay::new(real.object_store(None), Layers::one(Path::from("_delta_log"), Arc::clone(&staged)));
+        let root = Overlay::new(real.root_object_store(None), Layers::one(root_log_dir.clone(), Arc::clone(&staged)));
+        let log = default_logstore(Arc::new(prefixed), Arc::new(root), real.root_url(), real.config().options());
         Ok(Self {
             name: name.to_string(),
+            dir: dir.to_path_buf(),
+            identity,
             real,
-            base,
             staged,
             log,
             root_log_dir,
@@ -353,21 +375,50 @@ impl TableTxn {
     }
 
     async fn commit(&self) -> Result<()> {
+        let gone = || {
+            Error::new(
+                ErrorKind::Conflict,
+                format!("the transaction was rolled back: table '{}' was dropped or replaced while it ran", self.name),
+            )
+            .with_hint("nothing of it was committed")
+        };
+        if log_identity(&self.dir) != self.identity {
+            return Err(gone());
+        }
         let folded = self.fold().await?;
         if folded.is_empty() {
             self.delete_files(&folded.dropped).await;
             return Ok(());
         }
-        let blind_append = folded.removed.is_empty() && folded.other.is_empty();
+        // a VACUUM elsewhere may have taken files written long ago
+        let store = self.real.object_store(None);
+        for file in folded.added.keys() {
+            if store.head(&data_path(file)).await.is_err() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "the transaction was rolled back: its data file '{file}' of table '{}' is gone (a VACUUM while it ran?)",
+                        self.name
+                    ),
+                )
+                .with_hint("nothing of it was committed; run the transaction again"));
+            }
+        }
+        // rows only added (no MERGE, UPDATE or DELETE that found nothing
+        // to change, which read the table all the same), by a transaction
+        // that read nothing of the table, depend on nothing another writer
+        // can have changed meanwhile; anything else is checked against the
+        // whole table
+        let read = self.read.load(Ordering::Relaxed);
+        let blind_append = !read
+            && folded.removed.is_empty()
+            && folded.other.is_empty()
+            && folded.operations.iter().all(|op| op == "WRITE");
         let operation = if blind_append {
-            // rows added without reading the table's depend on nothing
-            // another writer can have changed meanwhile; if the transaction
-            // read the table, anything changed in it is a conflict
-            let read = self.read.load(Ordering::Relaxed);
             DeltaOperation::Write {
                 mode: SaveMode::Append,
                 partition_by: None,
-                predicate: (!read).then(|| "false".to_string()),
+                predicate: Some("false".to_string()),
             }
         } else {
             // read the whole table: any other writer's change to its rows
@@ -396,9 +447,14 @@ impl TableTxn {
         actions.extend(folded.other);
         actions.extend(folded.removed.into_values().map(Action::Remove));
         actions.extend(folded.added.into_values().map(Action::Add));
-        let snapshot = self.base.snapshot().map_err(|e| delta_error(&self.name, e))?;
-        // with deltalake's post-commit step: a checkpoint when one is due
-        CommitBuilder::from(CommitProperties::default())
+        let mut base = DeltaTable::new(Arc::clone(&self.real));
+        base.load_version(self.staged.base()).await.map_err(|e| delta_error(&self.name, e))?;
+        let snapshot = base.snapshot().map_err(|e| delta_error(&self.name, e))?;
+        let interval = snapshot.table_config().checkpoint_interval().get();
+        if log_identity(&self.dir) != self.identity {
+            return Err(gone());
+        }
+        CommitBuilder::default()
             .with_actions(actions)
             .build(Some(snapshot), Arc::clone(&self.real), operation)
             .await
@@ -412,6 +468,11 @@ impl TableTxn {
                 }
             })?;
         self.delete_files(&folded.dropped).await;
+        // after the commit, not in deltalake's post-commit step, whose
+        // failure would make a commit that happened look failed
+        Checkpoint::new(Arc::clone(&self.real), self.staged.base(), interval)
+            .write_if_due(&self.name)
+            .await;
         Ok(())
     }
 
@@ -429,10 +490,20 @@ impl TableTxn {
     async fn delete_files(&self, files: &[String]) {
         let store = self.real.object_store(None);
         for file in files {
-            let path = Path::from_url_path(file).unwrap_or_else(|_| Path::from(file.as_str()));
-            if let Err(e) = store.delete(&path).await {
+            if let Err(e) = store.delete(&data_path(file)).await {
                 log::debug!("table '{}': could not delete unused file {file}: {e}", self.name);
             }
         }
     }
+}
+
+/// A data file's path in the table's store, from its (URL-encoded) path
+/// in the log.
+fn data_path(file: &str) -> Path {
+    Path::from_url_path(file).unwrap_or_else(|_| Path::from(file))
+}
+
+fn log_identity(dir: &FsPath) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join("_delta_log")).ok().map(|m| (m.dev(), m.ino()))
 }
