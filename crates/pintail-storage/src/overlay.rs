@@ -192,6 +192,40 @@ impl Overlay {
             .collect()
     }
 
+    /// The files under `prefix` (after `offset`): the real ones shown,
+    /// then the staged ones.
+    fn list_after(&self, prefix: Option<&Path>, offset: Option<&Path>) -> BoxStream<'static, StoreResult<ObjectMeta>> {
+        let real = match offset {
+            Some(o) => self.real.list_with_offset(prefix, o),
+            None => self.real.list(prefix),
+        };
+        let open = self.lists_log(prefix);
+        if open.is_empty() {
+            return real;
+        }
+        let layers = Arc::clone(&self.layers);
+        let real = real.try_filter(move |meta| futures::future::ready(layers.shows(&meta.location)));
+        let (wanted, after) = (prefix.cloned(), offset.cloned());
+        let ours = futures::stream::iter(open)
+            .map(move |(dir, staged)| {
+                let (wanted, after) = (wanted.clone(), after.clone());
+                staged
+                    .files()
+                    .list(None)
+                    .map_ok(move |mut meta| {
+                        meta.location = dir.parts().chain(meta.location.parts()).collect();
+                        meta
+                    })
+                    .try_filter(move |meta| {
+                        let under = wanted.as_ref().is_none_or(|p| meta.location.prefix_matches(p));
+                        let later = after.as_ref().is_none_or(|o| meta.location > *o);
+                        futures::future::ready(under && later)
+                    })
+            })
+            .flatten();
+        real.chain(ours).boxed()
+    }
+
     fn not_found(location: &Path) -> StoreError {
         StoreError::NotFound {
             path: location.to_string(),
@@ -279,32 +313,15 @@ impl ObjectStore for Overlay {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, StoreResult<ObjectMeta>> {
-        let open = self.lists_log(prefix);
-        if open.is_empty() {
-            return self.real.list(prefix);
-        }
-        let layers = Arc::clone(&self.layers);
-        let real = self
-            .real
-            .list(prefix)
-            .try_filter(move |meta| futures::future::ready(layers.shows(&meta.location)));
-        let wanted = prefix.cloned();
-        let ours = futures::stream::iter(open)
-            .map(move |(dir, staged)| {
-                let wanted = wanted.clone();
-                staged
-                    .files()
-                    .list(None)
-                    .map_ok(move |mut meta| {
-                        meta.location = dir.parts().chain(meta.location.parts()).collect();
-                        meta
-                    })
-                    .try_filter(move |meta| {
-                        futures::future::ready(wanted.as_ref().is_none_or(|p| meta.location.prefix_matches(p)))
-                    })
-            })
-            .flatten();
-        real.chain(ours).boxed()
+        self.list_after(prefix, None)
+    }
+
+    // the kernel lists a log from its last checkpoint on: the local store
+    // skips the files before the offset without reading their metadata,
+    // which the default (list everything, then filter) would, for every
+    // commit the table ever had
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, StoreResult<ObjectMeta>> {
+        self.list_after(prefix, Some(offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> StoreResult<ListResult> {
