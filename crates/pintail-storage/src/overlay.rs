@@ -127,17 +127,20 @@ impl Layers {
 
     /// The layer holding `location` (open or closed), and the file's name
     /// in that log.
-    fn find(&self, location: &Path) -> Option<(Path, Arc<Staged>, Path)> {
-        self.all().into_iter().find_map(|(dir, staged)| {
-            let rest: Vec<_> = location.prefix_match(&dir)?.collect();
-            (!rest.is_empty()).then(|| (dir.clone(), staged, rest.into_iter().collect()))
+    // on every request to the store (each data file read, during a
+    // transaction): no copy of the list
+    fn find(&self, location: &Path) -> Option<(Arc<Staged>, Path)> {
+        let list = self.list.read().unwrap_or_else(PoisonError::into_inner);
+        list.iter().find_map(|(dir, staged)| {
+            let rest: Vec<_> = location.prefix_match(dir)?.collect();
+            (!rest.is_empty()).then(|| (Arc::clone(staged), rest.into_iter().collect()))
         })
     }
 
     /// Whether a real file at `location` is shown.
     fn shows(&self, location: &Path) -> bool {
         match self.find(location) {
-            Some((_, staged, name)) => staged.is_closed() || staged.shows_real(name.as_ref()),
+            Some((staged, name)) => staged.is_closed() || staged.shows_real(name.as_ref()),
             None => true,
         }
     }
@@ -176,8 +179,8 @@ impl Overlay {
     fn in_log(&self, location: &Path) -> InLog {
         match self.layers.find(location) {
             None => InLog::Real,
-            Some((_, staged, _)) if staged.is_closed() => InLog::Closed,
-            Some((_, staged, name)) => InLog::Open(staged, name),
+            Some((staged, _)) if staged.is_closed() => InLog::Closed,
+            Some((staged, name)) => InLog::Open(staged, name),
         }
     }
 
@@ -300,7 +303,7 @@ impl ObjectStore for Overlay {
                 async move {
                     match layers.find(&location) {
                         // staged files go; the real log is never touched
-                        Some((_, staged, name)) if !staged.is_closed() => match staged.files().delete(&name).await {
+                        Some((staged, name)) if !staged.is_closed() => match staged.files().delete(&name).await {
                             Ok(()) | Err(StoreError::NotFound { .. }) => Ok(location),
                             Err(e) => Err(e),
                         },

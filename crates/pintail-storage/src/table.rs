@@ -552,13 +552,19 @@ impl Checkpoint {
         }
     }
 
-    /// The version of the table's newest checkpoint, from `_last_checkpoint`.
     async fn last_checkpoint(&self) -> Option<u64> {
-        use deltalake::logstore::object_store::ObjectStoreExt;
-        let path = deltalake::Path::from("_delta_log/_last_checkpoint");
-        let bytes = self.log_store.object_store(None).get(&path).await.ok()?.bytes().await.ok()?;
-        serde_json::from_slice::<serde_json::Value>(&bytes).ok()?.get("version")?.as_u64()
+        last_checkpoint(&self.log_store).await.map(|(version, _)| version)
     }
+}
+
+/// The version of the newest checkpoint of the table of `log_store`, from
+/// `_delta_log/_last_checkpoint`, and that file's bytes.
+pub(crate) async fn last_checkpoint(log_store: &LogStoreRef) -> Option<(u64, bytes::Bytes)> {
+    use deltalake::logstore::object_store::ObjectStoreExt;
+    let path = deltalake::Path::from("_delta_log/_last_checkpoint");
+    let bytes = log_store.object_store(None).get(&path).await.ok()?.bytes().await.ok()?;
+    let version = serde_json::from_slice::<serde_json::Value>(&bytes).ok()?.get("version")?.as_u64()?;
+    Some((version, bytes))
 }
 
 impl WriteErrorsExec {

@@ -37,7 +37,7 @@ use pintail_core::{Error, ErrorKind, Result};
 
 use crate::errors::delta_error;
 use crate::overlay::{Layers, Overlay, Staged};
-use crate::table::{Checkpoint, log_store};
+use crate::table::{Checkpoint, last_checkpoint, log_store};
 use deltalake::table::config::TablePropertiesExt;
 
 /// The transaction of one session, if one is open.
@@ -323,12 +323,8 @@ impl TableTxn {
         let staged = Staged::new(version);
         // deltalake's pointer to the newest checkpoint, if that is one the
         // transaction's version has
-        if let Ok(got) = real.object_store(None).get(&Path::from("_delta_log/_last_checkpoint")).await
-            && let Ok(bytes) = got.bytes().await
-            && serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
-                .is_some_and(|v| v <= version)
+        if let Some((checkpoint, bytes)) = last_checkpoint(&real).await
+            && checkpoint <= version
         {
             staged
                 .write("_last_checkpoint", bytes)

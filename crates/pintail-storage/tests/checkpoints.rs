@@ -4,19 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::path::Path;
 
-use pintail_core::Session;
-
-async fn run(session: &Session, sql: &str) {
-    session.sql(sql).await.unwrap().drain().await.unwrap();
-}
-
-async fn count(session: &Session, sql: &str) -> i64 {
-    let batches = session.sql(sql).await.unwrap().collect().await.unwrap();
-    let col = batches[0].column(0);
-    col.as_any().downcast_ref::<pintail_core::datafusion::arrow::array::Int64Array>().unwrap().value(0)
-}
+use common::{int as count, open, run};
 
 fn checkpoints(db: &Path, table: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(db.join("main").join(table).join("_delta_log"))
@@ -32,8 +24,7 @@ fn checkpoints(db: &Path, table: &str) -> Vec<String> {
 async fn single_row_inserts_write_a_checkpoint_every_ten_commits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let session = Session::new().unwrap();
-    pintail_storage::open(&session, &db).unwrap();
+    let session = open(&db);
     run(&session, "CREATE TABLE t (n INT)").await;
     for i in 0..25 {
         run(&session, &format!("INSERT INTO t VALUES ({i})")).await;
@@ -50,8 +41,7 @@ async fn single_row_inserts_write_a_checkpoint_every_ten_commits() {
 async fn a_transaction_keeps_its_checkpoints_to_itself() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    let session = Session::new().unwrap();
-    pintail_storage::open(&session, &db).unwrap();
+    let session = open(&db);
     run(&session, "CREATE TABLE t (n INT)").await;
     run(&session, "BEGIN").await;
     for i in 0..25 {

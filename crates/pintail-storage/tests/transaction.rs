@@ -5,26 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::path::Path;
 
-use pintail_core::{ErrorKind, Session};
-
-async fn run(session: &Session, sql: &str) {
-    session.sql(sql).await.unwrap().drain().await.unwrap();
-}
-
-async fn int(session: &Session, sql: &str) -> i64 {
-    let batches = session.sql(sql).await.unwrap().collect().await.unwrap();
-    let col = batches[0].column(0);
-    let cast = pintail_core::datafusion::arrow::compute::cast(col, &pintail_core::datafusion::arrow::datatypes::DataType::Int64).unwrap();
-    cast.as_any().downcast_ref::<pintail_core::datafusion::arrow::array::Int64Array>().unwrap().value(0)
-}
-
-fn open(db: &Path) -> Session {
-    let session = Session::new().unwrap();
-    pintail_storage::open(&session, db).unwrap();
-    session
-}
+use common::{int, open, run, two_sessions};
+use pintail_core::ErrorKind;
 
 /// The Parquet files in the table's directory.
 fn data_files(db: &Path, table: &str) -> usize {
@@ -36,10 +22,7 @@ fn data_files(db: &Path, table: &str) -> usize {
 
 #[tokio::test]
 async fn an_inserting_transaction_commits_after_a_concurrent_insert() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (n INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (n INT)").await;
     run(&a, "BEGIN").await;
     run(&a, "INSERT INTO t VALUES (1), (2)").await;
     run(&b, "INSERT INTO t VALUES (10)").await;
@@ -52,10 +35,7 @@ async fn an_inserting_transaction_commits_after_a_concurrent_insert() {
 
 #[tokio::test]
 async fn an_updating_transaction_conflicts_with_a_concurrent_update() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT, n INT)").await;
+    let (_dir, db, a, b) = two_sessions("CREATE TABLE t (id INT, n INT)").await;
     run(&a, "INSERT INTO t VALUES (1, 0), (2, 0)").await;
     let before = data_files(&db, "t");
     run(&a, "BEGIN").await;
@@ -79,10 +59,7 @@ async fn an_updating_transaction_conflicts_with_a_concurrent_update() {
 
 #[tokio::test]
 async fn an_inserting_transaction_commits_after_a_concurrent_update() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT, n INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (id INT, n INT)").await;
     run(&a, "INSERT INTO t VALUES (1, 0)").await;
     run(&a, "BEGIN").await;
     run(&a, "INSERT INTO t VALUES (2, 7)").await;
@@ -94,10 +71,7 @@ async fn an_inserting_transaction_commits_after_a_concurrent_update() {
 
 #[tokio::test]
 async fn an_updating_transaction_conflicts_with_a_concurrent_append() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT, n INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (id INT, n INT)").await;
     run(&a, "INSERT INTO t VALUES (1, 0)").await;
     run(&a, "BEGIN").await;
     assert_eq!(int(&a, "SELECT count(*) FROM t").await, 1);
@@ -114,10 +88,7 @@ async fn an_updating_transaction_conflicts_with_a_concurrent_append() {
 
 #[tokio::test]
 async fn upserts_in_two_transactions_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT, n INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (id INT, n INT)").await;
     let upsert = "MERGE INTO t USING (VALUES (1, 1)) AS s(id, n) ON t.id = s.id \
                   WHEN MATCHED THEN UPDATE SET n = t.n + s.n WHEN NOT MATCHED THEN INSERT (id, n) VALUES (s.id, s.n)";
     run(&a, "BEGIN").await;
@@ -133,10 +104,7 @@ async fn upserts_in_two_transactions_conflict() {
 
 #[tokio::test]
 async fn time_travel_inside_a_transaction_stops_at_its_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (id INT)").await;
     run(&a, "BEGIN").await;
     run(&a, "DELETE FROM t WHERE id = 1").await;
     run(&b, "INSERT INTO t VALUES (5)").await;
@@ -147,10 +115,7 @@ async fn time_travel_inside_a_transaction_stops_at_its_version() {
 
 #[tokio::test]
 async fn an_inserting_transaction_that_read_the_table_conflicts_with_a_concurrent_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let (a, b) = (open(&db), open(&db));
-    run(&a, "CREATE TABLE t (id INT)").await;
+    let (_dir, _, a, b) = two_sessions("CREATE TABLE t (id INT)").await;
     run(&a, "INSERT INTO t VALUES (1)").await;
     run(&a, "BEGIN").await;
     // "insert 2 unless there is a 1" decided on rows another writer deletes
