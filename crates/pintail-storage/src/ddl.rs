@@ -163,6 +163,7 @@ async fn create_table(db: &Database, name: &ResolvedTableReference, c: &CreateMe
         .with_input_plan(input)
         .with_table_name(table)
         .with_session_state(state)
+        .with_writer_properties(crate::table::writer_properties())
         .await;
     match written {
         Ok(_) => Ok(()),

@@ -55,6 +55,10 @@ pub fn delta_error_ref(table: &str, e: &DeltaTableError) -> Error {
 /// A DataFusion error from work on table `table`: a Delta error inside it
 /// is converted as such.
 pub fn from_datafusion_in(table: &str, e: DataFusionError) -> Error {
+    // a data file read while planning (its footer, for statistics)
+    if let DataFusionError::ObjectStore(store) = e.find_root() {
+        return object_store_error(table, store);
+    }
     if let DataFusionError::External(ext) = e.find_root()
         && let Some(delta) = ext.downcast_ref::<DeltaTableError>()
     {

@@ -26,6 +26,7 @@ pub mod layout;
 mod maintenance;
 mod merge;
 mod overlay;
+mod scan;
 mod table;
 mod transaction;
 

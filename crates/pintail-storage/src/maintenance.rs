@@ -262,6 +262,7 @@ async fn optimize(session: &Session, delta: DeltaTable, table: &str, text: &str)
     let (_, metrics) = delta
         .optimize()
         .with_session_state(state)
+        .with_writer_properties(crate::table::writer_properties())
         .await
         .map_err(|e| delta_error(table, e))?;
     let schema = Arc::new(Schema::new(vec![

@@ -88,7 +88,8 @@ impl Merge {
             .merge(source, self.on)
             .with_source_alias(SOURCE)
             .with_target_alias(TARGET)
-            .with_session_state(crate::table::delta_state(state.clone()));
+            .with_session_state(crate::table::delta_state(state.clone()))
+            .with_writer_properties(crate::table::writer_properties());
         let fail = |e| to_datafusion(delta_error(table, e));
         for clause in self.clauses {
             builder = add_clause(builder, clause, target_schema).map_err(fail)?;

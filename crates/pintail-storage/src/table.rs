@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use deltalake::delta_datafusion::DeltaScanNext;
 use deltalake::kernel::Snapshot;
 use deltalake::logstore::LogStoreRef;
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::StreamExt;
@@ -48,6 +50,22 @@ use crate::transaction::Transactions;
 
 /// The column metadata key holding a column's default, as SQL.
 pub const DEFAULT_KEY: &str = "pintail.default";
+
+/// Rows per Parquet row group in the files Pintail writes: DuckDB's row
+/// group size. deltalake's default (the parquet crate's, 1,048,576) gives
+/// a 100 MB file three row groups, too few for row-group pruning to skip
+/// much or for the scan to split a file across many cores.
+const ROW_GROUP_ROWS: usize = 122_880;
+
+/// How the Parquet files of Pintail's tables are written: Snappy, as
+/// deltalake writes them, in row groups of [`ROW_GROUP_ROWS`].
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_created_by(format!("pintail version {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
 
 /// Which version of a table to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,14 +279,30 @@ impl TableProvider for DatabaseTable {
         if let Some(txns) = &self.txns {
             txns.note_read(&self.dir);
         }
-        self.scan
+        let plan = self
+            .scan
             .scan(state, projection, filters, limit)
+            .await
+            .map_err(|e| to_datafusion(explain_read_error(&self.name, &self.dir, e)))?;
+        crate::scan::as_parquet_scan(plan, state)
             .await
             .map_err(|e| to_datafusion(explain_read_error(&self.name, &self.dir, e)))
     }
 
+    /// deltalake applies a filter it can push into the Parquet reader
+    /// itself ([`TableProviderFilterPushDown::Exact`]); since [`Self::scan`]
+    /// may take that filtering out again (see [`crate::scan`]), DataFusion
+    /// is told to filter the rows too, as it does for Parquet files.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        self.scan.supports_filters_pushdown(filters)
+        Ok(self
+            .scan
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -419,7 +453,10 @@ impl OperationExec {
             let session = delta_state(state.clone());
             let changed = match op {
                 Op::Delete { predicate } => {
-                    let mut builder = delta.delete().with_session_state(session);
+                    let mut builder = delta
+                        .delete()
+                        .with_session_state(session)
+                        .with_writer_properties(writer_properties());
                     if let Some(p) = predicate {
                         builder = builder.with_predicate(p);
                     }
@@ -427,7 +464,10 @@ impl OperationExec {
                     metrics.num_deleted_rows.unwrap_or_default()
                 }
                 Op::Update { predicate, assignments } => {
-                    let mut builder = delta.update().with_session_state(session);
+                    let mut builder = delta
+                        .update()
+                        .with_session_state(session)
+                        .with_writer_properties(writer_properties());
                     if let Some(p) = predicate {
                         builder = builder.with_predicate(p);
                     }
