@@ -55,10 +55,6 @@ pub fn delta_error_ref(table: &str, e: &DeltaTableError) -> Error {
 /// A DataFusion error from work on table `table`: a Delta error inside it
 /// is converted as such.
 pub fn from_datafusion_in(table: &str, e: DataFusionError) -> Error {
-    // a data file read while planning (its footer, for statistics)
-    if let DataFusionError::ObjectStore(store) = e.find_root() {
-        return object_store_error(table, store);
-    }
     if let DataFusionError::External(ext) = e.find_root()
         && let Some(delta) = ext.downcast_ref::<DeltaTableError>()
     {
@@ -90,7 +86,7 @@ fn clean(message: &str) -> String {
     m.to_string()
 }
 
-fn object_store_error(table: &str, e: &deltalake::ObjectStoreError) -> Error {
+pub fn object_store_error(table: &str, e: &deltalake::ObjectStoreError) -> Error {
     match e {
         deltalake::ObjectStoreError::NotFound { path, .. } => Error::io(format!("table '{table}': file '{path}' is missing"))
             .with_hint("a file the table's log names was deleted; restore it, or read an earlier version"),

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt};
 use pintail_core::datafusion::catalog::Session as DFSession;
 use pintail_core::datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use pintail_core::datafusion::common::Result as DFResult;
+use pintail_core::datafusion::common::stats::Precision;
+use pintail_core::datafusion::common::{DataFusionError, Result as DFResult, ScalarValue, Statistics};
 use pintail_core::datafusion::datasource::file_format::FileFormat;
 use pintail_core::datafusion::datasource::file_format::parquet::ParquetFormat;
 use pintail_core::datafusion::datasource::listing::PartitionedFile;
@@ -139,8 +140,10 @@ fn without_delta_scan(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn Executio
 
 /// `plan` with its Parquet scans reading whole row groups instead of
 /// filtering rows as they decode them. The filter still prunes files, row
-/// groups and pages; the rows are filtered by the `FilterExec` DataFusion
-/// puts above the scan, since the table reports its filters as inexact.
+/// groups and pages. The rows are filtered by the `FilterExec` DataFusion
+/// puts above the scan, since deltalake reports the filters it gives the
+/// Parquet reader as inexact; with row filtering on, DataFusion's filter
+/// pushdown folds that `FilterExec` into the scan, as it does for files.
 fn without_row_filters(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
@@ -175,21 +178,25 @@ async fn with_file_statistics(config: FileScanConfig, state: &dyn DFSession) -> 
         return Ok(None);
     };
     let format = ParquetFormat::default().with_options(parquet.table_parquet_options().clone());
-    let mut groups = Vec::with_capacity(config.file_groups.len());
-    for group in &config.file_groups {
-        let files: Vec<PartitionedFile> = futures::stream::iter(group.files().iter().cloned())
-            .map(|file| {
-                let (store, format, file_schema) = (&store, &format, Arc::clone(&file_schema));
-                async move {
-                    let footer = format.infer_stats(state, store, file_schema, &file.object_meta).await?;
-                    Ok::<_, pintail_core::datafusion::common::DataFusionError>(file.with_statistics(Arc::new(footer)))
-                }
-            })
-            .buffered(CONCURRENT_FOOTERS)
-            .try_collect()
-            .await?;
-        groups.push(FileGroup::new(files));
+    // every group's files in one stream, so that the reads overlap
+    let sizes: Vec<usize> = config.file_groups.iter().map(FileGroup::len).collect();
+    let all: Vec<PartitionedFile> = config.file_groups.iter().flat_map(|g| g.files().iter().cloned()).collect();
+    let mut files: Vec<PartitionedFile> = futures::stream::iter(all)
+        .map(|file| {
+            let (store, format, file_schema) = (&store, &format, Arc::clone(&file_schema));
+            async move {
+                let footer = format.infer_stats(state, store, file_schema, &file.object_meta).await?;
+                Ok::<_, DataFusionError>(file.with_statistics(Arc::new(without_failed_bounds(footer))))
+            }
+        })
+        .buffered(CONCURRENT_FOOTERS)
+        .try_collect()
+        .await?;
+    let mut groups = Vec::with_capacity(sizes.len());
+    for size in sizes.into_iter().rev() {
+        groups.push(FileGroup::new(files.split_off(files.len() - size)));
     }
+    groups.reverse();
     let (groups, statistics) = compute_all_files_statistics(groups, table_schema, true, false)?;
     Ok(Some(
         FileScanConfigBuilder::from(config)
@@ -199,3 +206,29 @@ async fn with_file_statistics(config: FileScanConfig, state: &dyn DFSession) -> 
     ))
 }
 
+
+/// `stats` of one file without the bounds DataFusion could not work out.
+///
+/// DataFusion 55 gathers a column's bounds over a file's row groups in the
+/// table's type; where the file stores the column as another type (a table
+/// first written by Spark keeps timestamps in milliseconds or INT96, and
+/// later files in microseconds), that fails and the bound is left as an
+/// exact NULL. Merged with the other files' bounds, a NULL reads as lower
+/// than any value, so `max(ts)`, answered from statistics alone, came out
+/// as the maximum of the other files. A NULL bound of a column that is not
+/// all NULL is made unknown instead.
+fn without_failed_bounds(mut stats: Statistics) -> Statistics {
+    let rows = stats.num_rows;
+    for column in &mut stats.column_statistics {
+        let all_null = matches!((column.null_count, rows), (Precision::Exact(n), Precision::Exact(r)) if n == r);
+        if all_null {
+            continue;
+        }
+        for bound in [&mut column.min_value, &mut column.max_value] {
+            if bound.get_value().is_some_and(ScalarValue::is_null) {
+                *bound = Precision::Absent;
+            }
+        }
+    }
+    stats
+}

@@ -44,7 +44,7 @@ use pintail_core::datafusion::prelude::SessionContext;
 use pintail_core::{Error, Result};
 use url::Url;
 
-use crate::errors::{delta_error, from_datafusion_in, in_table, to_datafusion};
+use crate::errors::{delta_error, from_datafusion_in, in_table, object_store_error, to_datafusion};
 use crate::merge::Merge;
 use crate::transaction::Transactions;
 
@@ -57,8 +57,13 @@ pub const DEFAULT_KEY: &str = "pintail.default";
 /// much or for the scan to split a file across many cores.
 const ROW_GROUP_ROWS: usize = 122_880;
 
-/// How the Parquet files of Pintail's tables are written: Snappy, as
-/// deltalake writes them, in row groups of [`ROW_GROUP_ROWS`].
+/// How the Parquet files of Pintail's tables are written by `CREATE TABLE
+/// AS`, `UPDATE`, `DELETE`, `MERGE` and `OPTIMIZE`: Snappy, in row groups
+/// of [`ROW_GROUP_ROWS`]. deltalake's `OPTIMIZE` would use ZSTD, whose files
+/// are smaller but slower to decode; every file of a table gets the same
+/// codec instead, chosen for scan speed. (`INSERT` goes through deltalake's
+/// DataFusion sink, which takes no writer settings: its row groups are the
+/// parquet crate's default, 1,048,576 rows, until `OPTIMIZE` rewrites them.)
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_created_by(format!("pintail version {}", env!("CARGO_PKG_VERSION")))
@@ -213,6 +218,10 @@ fn from_df(name: &str, e: DataFusionError) -> Error {
 /// An error reading table `name` in `dir`; a log entry that does not
 /// parse is found and named.
 fn explain_read_error(name: &str, dir: &std::path::Path, e: DataFusionError) -> Error {
+    // a data file read while planning (its footer, for statistics)
+    if let DataFusionError::ObjectStore(store) = e.find_root() {
+        return object_store_error(name, store);
+    }
     let e = from_datafusion_in(name, e);
     if e.message().contains("Json error")
         && let Some(file) = damaged_log_entry(dir)
@@ -289,20 +298,8 @@ impl TableProvider for DatabaseTable {
             .map_err(|e| to_datafusion(explain_read_error(&self.name, &self.dir, e)))
     }
 
-    /// deltalake applies a filter it can push into the Parquet reader
-    /// itself ([`TableProviderFilterPushDown::Exact`]); since [`Self::scan`]
-    /// may take that filtering out again (see [`crate::scan`]), DataFusion
-    /// is told to filter the rows too, as it does for Parquet files.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        Ok(self
-            .scan
-            .supports_filters_pushdown(filters)?
-            .into_iter()
-            .map(|p| match p {
-                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
-                other => other,
-            })
-            .collect())
+        self.scan.supports_filters_pushdown(filters)
     }
 
     fn statistics(&self) -> Option<Statistics> {

@@ -13,10 +13,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{open, run};
+use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+use pintail_core::datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray, TimestampMillisecondArray,
+};
+use pintail_core::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use pintail_core::Session;
 use pintail_core::datafusion::common::stats::Precision;
-use pintail_core::datafusion::datasource::physical_plan::ParquetSource;
+use pintail_core::datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use pintail_core::datafusion::datasource::source::DataSourceExec;
 use pintail_core::datafusion::physical_plan::{ExecutionPlan, displayable};
 
@@ -119,6 +124,8 @@ async fn parquet_row_filtering_follows_the_session_setting() {
         let scans = parquet_scans(plan);
         assert_eq!(scans.len(), 1);
         let (_, parquet) = scans[0].downcast_ref::<DataSourceExec>().unwrap().downcast_to_file_source::<ParquetSource>().unwrap();
+        // either way the scan has the filter, to skip row groups and pages
+        assert!(parquet.filter().is_some());
         parquet.table_parquet_options().global.pushdown_filters
     };
     let off = rows(&session, query).await;
@@ -132,31 +139,39 @@ async fn parquet_row_filtering_follows_the_session_setting() {
 async fn every_column_of_a_table_has_statistics() {
     let dir = tempfile::tempdir().unwrap();
     let session = setup(dir.path()).await;
-    let plan = plan(&session, "SELECT id, label FROM facts WHERE key = 3").await;
+    let plan = plan(&session, "SELECT id, label, key FROM facts").await;
     let scans = parquet_scans(&plan);
     let (config, _) = scans[0].downcast_ref::<DataSourceExec>().unwrap().downcast_to_file_source::<ParquetSource>().unwrap();
     let stats = config.statistics();
-    assert_eq!(stats.num_rows.get_value(), Some(&300_000));
+    assert_eq!(stats.num_rows, Precision::Exact(300_000));
     let schema = config.file_schema();
     for column in ["id", "label", "key"] {
         let i = schema.index_of(column).unwrap();
         let column_stats = &stats.column_statistics[i];
         assert!(!matches!(column_stats.min_value, Precision::Absent), "{column}: {column_stats:?}");
         assert!(!matches!(column_stats.max_value, Precision::Absent), "{column}: {column_stats:?}");
-        assert_eq!(column_stats.null_count.get_value(), Some(&0), "{column}");
+        assert_eq!(column_stats.null_count, Precision::Exact(0), "{column}");
     }
+}
+
+/// The live data files of the Delta table in `table`.
+async fn live_files(table: &Path) -> Vec<std::path::PathBuf> {
+    let url = url::Url::from_directory_path(table).unwrap();
+    let delta = deltalake::open_table(url).await.unwrap();
+    delta
+        .get_file_uris()
+        .unwrap()
+        .map(|uri| match url::Url::parse(&uri) {
+            Ok(url) => url.to_file_path().unwrap(),
+            Err(_) => table.join(uri),
+        })
+        .collect()
 }
 
 /// The row counts of the row groups of the live files of `table`.
 async fn row_groups(table: &Path) -> Vec<i64> {
-    let url = url::Url::from_directory_path(table).unwrap();
-    let delta = deltalake::open_table(url).await.unwrap();
     let mut groups = Vec::new();
-    for uri in delta.get_file_uris().unwrap() {
-        let path = match url::Url::parse(&uri) {
-            Ok(url) => url.to_file_path().unwrap(),
-            Err(_) => table.join(uri),
-        };
+    for path in live_files(table).await {
         let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         groups.extend(reader.metadata().row_groups().iter().map(deltalake::parquet::file::metadata::RowGroupMetaData::num_rows));
     }
@@ -184,4 +199,55 @@ async fn tables_are_written_in_row_groups_small_enough_to_skip_and_share() {
     let groups = row_groups(&table).await;
     assert_eq!(groups.iter().sum::<i64>(), 300_000 - 3000 + 3000);
     assert!(small(&groups), "OPTIMIZE: {groups:?}");
+    assert_eq!(live_files(&table).await.len(), 1, "OPTIMIZE compacts");
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) -> u64 {
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// A table whose files store its timestamp column in different units, as
+/// when Spark wrote the first files and another tool the later ones: its
+/// bounds come out right, also where they are answered from statistics.
+#[tokio::test]
+async fn files_storing_a_column_as_another_type_give_right_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let session = open(&db);
+    let table = db.join("main/t");
+    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+    let batch = |unit: TimeUnit, id: i64, ts: ArrayRef| {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("ts", DataType::Timestamp(unit, Some("UTC".into())), true),
+        ]);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(Int64Array::from(vec![id])), ts]).unwrap()
+    };
+    // 2030-01-01 in milliseconds, 2020-01-01 in microseconds
+    let ms = batch(TimeUnit::Millisecond, 1, Arc::new(TimestampMillisecondArray::from(vec![1_893_456_000_000]).with_timezone("UTC")));
+    let us = batch(TimeUnit::Microsecond, 2, Arc::new(TimestampMicrosecondArray::from(vec![1_577_836_800_000_000]).with_timezone("UTC")));
+    let sizes = [write_parquet(&table.join("a.parquet"), &ms), write_parquet(&table.join("b.parquet"), &us)];
+    let schema = r#"{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"ts","type":"timestamp","nullable":true,"metadata":{}}]}"#;
+    let mut log = vec![
+        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#.to_string(),
+        format!(
+            r#"{{"metaData":{{"id":"6ba4c3a3-1c1a-4b4a-9c55-3e4a3f2b9a10","format":{{"provider":"parquet","options":{{}}}},"schemaString":{},"partitionColumns":[],"configuration":{{}},"createdTime":0}}}}"#,
+            serde_json::to_string(schema).unwrap()
+        ),
+    ];
+    for (name, size) in ["a.parquet", "b.parquet"].iter().zip(sizes) {
+        log.push(format!(r#"{{"add":{{"path":"{name}","partitionValues":{{}},"size":{size},"modificationTime":0,"dataChange":true}}}}"#));
+    }
+    std::fs::write(table.join("_delta_log/00000000000000000000.json"), log.join("\n") + "\n").unwrap();
+
+    // each alone, so that the optimizer may answer it from statistics
+    let hi = rows(&session, "SELECT CAST(max(ts) AS DATE) AS hi FROM t").await;
+    assert_eq!(hi[3], "| 2030-01-01 |", "{hi:?}");
+    let lo = rows(&session, "SELECT CAST(min(ts) AS DATE) AS lo FROM t").await;
+    assert_eq!(lo[3], "| 2020-01-01 |", "{lo:?}");
+    let newest = rows(&session, "SELECT id FROM t ORDER BY ts DESC LIMIT 1").await;
+    assert_eq!(newest[3], "| 1  |", "{newest:?}");
 }
