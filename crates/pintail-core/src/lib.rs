@@ -28,6 +28,8 @@ mod error;
 mod extension;
 mod functions;
 mod join_fallback;
+#[cfg(feature = "native")]
+mod local;
 mod result;
 mod runtime_filter;
 pub mod scan;
@@ -46,6 +48,8 @@ pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession
 pub use settings::{SettingName, Settings};
 pub use statement::{Statement, StatementKind, is_complete, split_statements};
 pub use stores::Stores;
+#[cfg(feature = "native")]
+pub use local::LocalFiles;
 
 /// The DataFusion and Arrow this crate is built on, for fronts that need
 /// their types without depending on a second copy.

@@ -96,7 +96,6 @@ fn build(url: &Url, o: &StoreOptions) -> Result<Arc<dyn ObjectStore>> {
     use object_store::azure::MicrosoftAzureBuilder;
     use object_store::gcp::GoogleCloudStorageBuilder;
     use object_store::http::HttpBuilder;
-    use object_store::local::LocalFileSystem;
 
     let host = url.host_str().unwrap_or_default();
     let fail = |what: &str, e: object_store::Error| {
@@ -104,7 +103,7 @@ fn build(url: &Url, o: &StoreOptions) -> Result<Arc<dyn ObjectStore>> {
             .with_hint("check the credentials and endpoint in the environment or the query's options")
     };
     let store: Arc<dyn ObjectStore> = match url.scheme() {
-        "file" => Arc::new(LocalFileSystem::new()),
+        "file" => Arc::new(crate::LocalFiles::new()),
         "s3" | "s3a" => {
             let mut b = AmazonS3Builder::from_env().with_bucket_name(host);
             if let Some(r) = &o.region {

@@ -105,7 +105,10 @@ pub fn log_store(dir: &std::path::Path) -> Result<LogStoreRef> {
     let url = Url::from_directory_path(dir)
         .map_err(|()| Error::io(format!("'{}' is not an absolute path", dir.display())))?;
     let name = dir.display().to_string();
-    DeltaTableBuilder::from_url(url)
+    // Pintail's local store: listing the log from a version reads only
+    // the entries after it (see pintail_core::LocalFiles)
+    DeltaTableBuilder::from_url(url.clone())
+        .map(|b| b.with_storage_backend(Arc::new(pintail_core::LocalFiles::new()), url))
         .and_then(|b| b.build_storage())
         .map_err(|e| delta_error(&name, e))
 }
