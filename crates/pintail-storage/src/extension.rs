@@ -330,6 +330,10 @@ impl Extension for StorageExtension {
     }
 
     fn statement_failed(&self, error: &Error) {
+        // a stray BEGIN did nothing to the open transaction
+        if error.message().starts_with(crate::transaction::ALREADY_OPEN) {
+            return;
+        }
         self.txns.abort(error.message());
     }
 

@@ -102,6 +102,9 @@ fn aborted_error(why: &str) -> Error {
     .with_hint("ROLLBACK to end it; nothing of it was committed")
 }
 
+/// What `BEGIN` inside a transaction fails with.
+pub const ALREADY_OPEN: &str = "a transaction is already open";
+
 impl Transactions {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Txn>> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
@@ -120,11 +123,12 @@ impl Transactions {
         }
     }
 
-    /// `BEGIN`.
+    /// `BEGIN`; inside a transaction, an error starting with
+    /// [`ALREADY_OPEN`], which leaves the transaction as it was.
     pub fn begin(&self) -> Result<()> {
         let mut open = self.lock();
         if open.is_some() {
-            return Err(Error::plan("a transaction is already open").with_hint("COMMIT or ROLLBACK it first"));
+            return Err(Error::plan(ALREADY_OPEN).with_hint("COMMIT or ROLLBACK it first"));
         }
         *open = Some(Txn::default());
         Ok(())
