@@ -38,3 +38,11 @@ def pintail(db: pathlib.Path, *sql: str) -> list[dict]:
         while i < len(text) and text[i].isspace():
             i += 1
     return rows
+
+
+def pintail_fails(db: pathlib.Path, sql: str) -> str:
+    """Runs `sql` in the database `db`, which must fail; returns its error output."""
+    out = subprocess.run([binary(), str(db), "-c", sql], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, NO_COLOR="1"))
+    assert out.returncode != 0, out.stdout
+    return out.stderr

@@ -9,8 +9,9 @@ import pathlib
 import deltalake
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from conftest import pintail
+from conftest import pintail, pintail_fails
 
 ROWS = [
     {"id": 1, "small": 7, "price": decimal.Decimal("10.25"), "ratio": 0.5, "name": "apple", "ok": True,
@@ -130,3 +131,47 @@ def test_pintail_reads_partitioned_and_column_mapped_tables(tmp_path: pathlib.Pa
         joined = pintail(db, f"SELECT a.region, count(*) AS n FROM {table} a JOIN {table} b ON a.id = b.id + 1 "
                              "GROUP BY a.region ORDER BY a.region")
         assert joined == [{"region": "ap", "n": 1}, {"region": "eu", "n": 2}, {"region": "us", "n": 2}], table
+
+    # INSERT into both: the partitioned one through Pintail's own writer
+    # (partition values in the log, not the files), the column-mapped one
+    # through deltalake's, which writes the physical column names; and
+    # INSERT OVERWRITE replaces every file
+    for table in ("ext.parted", "ext.mapped"):
+        pintail(db, f"INSERT INTO {table} VALUES (7, 'eu', 7.5), (8, 'sa', 8.5)")
+    for table in ("ext.parted", "ext.mapped"):
+        rows = pintail(db, f"SELECT id, region, v FROM {table} WHERE id > 6 ORDER BY id")
+        assert rows == [{"id": 7, "region": "eu", "v": 7.5}, {"id": 8, "region": "sa", "v": 8.5}], table
+    back = deltalake.DeltaTable(str(db / "ext" / "parted")).to_pyarrow_table().sort_by("id")
+    assert back.column("id").to_pylist() == list(range(1, 9))
+    assert back.column("region").to_pylist()[-2:] == ["eu", "sa"]
+    # (deltalake 1.6.6 reads its own column-mapped tables as NULLs, so the
+    # files' column names are checked instead)
+    for file in (db / "ext" / "mapped").rglob("*.parquet"):
+        assert all(n.startswith("col-") for n in pq.read_schema(file).names), file
+    parted = deltalake.DeltaTable(str(db / "ext" / "parted"))
+    assert sorted({p for f in parted.file_uris() for p in f.split("/") if p.startswith("region=")}) == [
+        "region=ap", "region=eu", "region=sa", "region=us"]
+    pintail(db, "INSERT OVERWRITE TABLE ext.parted SELECT id, region, v FROM ext.parted WHERE region = 'eu'")
+    rows = pintail(db, "SELECT id, region FROM ext.parted ORDER BY id")
+    assert rows == [{"id": i, "region": "eu"} for i in (1, 3, 6, 7)]
+    assert deltalake.DeltaTable(str(db / "ext" / "parted")).to_pyarrow_table().num_rows == 4
+
+
+def test_pintail_refuses_inserts_that_would_skip_a_tables_rules(tmp_path: pathlib.Path):
+    """A CHECK constraint or generated column, from a tool that enforces
+    them, is not bypassed: Pintail refuses the INSERT and writes nothing."""
+    db = tmp_path / "shared.db"
+    pintail(db, "CREATE SCHEMA ext")
+    path = str(db / "ext" / "checked")
+    deltalake.write_deltalake(path, pa.table({"id": pa.array([1, 2], pa.int64())}))
+    deltalake.DeltaTable(path).alter.add_constraint({"positive": "id > 0"})
+    version = deltalake.DeltaTable(path).version()
+
+    out = pintail_fails(db, "INSERT INTO ext.checked VALUES (-5)")
+    assert "table 'ext.checked': rows cannot be inserted" in out and "CHECK constraint 'positive'" in out, out
+    assert deltalake.DeltaTable(path).version() == version
+    assert pintail(db, "SELECT sum(id) AS s FROM ext.checked") == [{"s": 3}]
+    # deltalake's own UPDATE checks it
+    out = pintail_fails(db, "UPDATE ext.checked SET id = -id")
+    assert "2 rows failed validation check" in out and "CHECK constraint" in out, out
+    assert pintail(db, "SELECT sum(id) AS s FROM ext.checked") == [{"s": 3}]

@@ -21,7 +21,7 @@ pub fn delta_error_ref(table: &str, e: &DeltaTableError) -> Error {
     let message = clean(&e.to_string());
     if message.contains("rows failed validation check") {
         return Error::new(ErrorKind::Data, format!("table '{table}': {message}"))
-            .with_hint("a NOT NULL column would get NULL; nothing was written");
+            .with_hint("rows would break a rule of the table (a NOT NULL column or a CHECK constraint); nothing was written");
     }
     match e {
         DeltaTableError::Transaction {

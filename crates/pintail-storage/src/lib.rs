@@ -22,6 +22,7 @@ mod catalog;
 mod ddl;
 mod errors;
 mod extension;
+mod insert;
 pub mod layout;
 mod maintenance;
 mod merge;

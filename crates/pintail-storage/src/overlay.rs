@@ -302,11 +302,11 @@ impl ObjectStore for Overlay {
                 let (real, layers) = (Arc::clone(&real), Arc::clone(&layers));
                 async move {
                     match layers.find(&location) {
-                        // staged files go; the real log is never touched
-                        Some((staged, name)) if !staged.is_closed() => match staged.files().delete(&name).await {
-                            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(location),
-                            Err(e) => Err(e),
-                        },
+                        // staged files stay, and the real log is never touched:
+                        // what deletes log entries is deltalake's clean-up of
+                        // expired ones after a commit, and COMMIT folds every
+                        // staged commit, from the first on
+                        Some((staged, _)) if !staged.is_closed() => Ok(location),
                         Some(_) => Err(Self::refused("deleting", &location)),
                         None => real.delete(&location).await.map(|()| location),
                     }

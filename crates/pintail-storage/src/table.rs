@@ -1,5 +1,6 @@
-//! A database table as DataFusion sees it: reads and `INSERT` go to
-//! deltalake's own provider; `DELETE`, `UPDATE` and `TRUNCATE` run
+//! A database table as DataFusion sees it: reads go to deltalake's own
+//! provider (planned as Parquet scans, see `scan.rs`), `INSERT` to
+//! Pintail's sink (`insert.rs`); `DELETE`, `UPDATE` and `TRUNCATE` run
 //! deltalake's operations, each one Delta commit.
 //!
 //! A table is opened fresh (its latest version, or the one asked for) each
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deltalake::delta_datafusion::DeltaScanNext;
-use deltalake::kernel::Snapshot;
+use deltalake::kernel::EagerSnapshot;
+use deltalake::protocol::SaveMode;
+use datafusion_datasource::sink::DataSinkExec;
 use deltalake::logstore::LogStoreRef;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
@@ -45,6 +48,7 @@ use pintail_core::{Error, Result};
 use url::Url;
 
 use crate::errors::{delta_error, from_datafusion_in, in_table, object_store_error, to_datafusion};
+use crate::insert::InsertSink;
 use crate::merge::Merge;
 use crate::transaction::Transactions;
 
@@ -58,12 +62,13 @@ pub const DEFAULT_KEY: &str = "pintail.default";
 const ROW_GROUP_ROWS: usize = 122_880;
 
 /// How the Parquet files of Pintail's tables are written by `CREATE TABLE
-/// AS`, `UPDATE`, `DELETE`, `MERGE` and `OPTIMIZE`: Snappy, in row groups
-/// of [`ROW_GROUP_ROWS`]. deltalake's `OPTIMIZE` would use ZSTD, whose files
-/// are smaller but slower to decode; every file of a table gets the same
-/// codec instead, chosen for scan speed. (`INSERT` goes through deltalake's
-/// DataFusion sink, which takes no writer settings: its row groups are the
-/// parquet crate's default, 1,048,576 rows, until `OPTIMIZE` rewrites them.)
+/// AS`, `INSERT`, `UPDATE`, `DELETE`, `MERGE` and `OPTIMIZE`: Snappy, in
+/// row groups of [`ROW_GROUP_ROWS`]. deltalake's `OPTIMIZE` would use ZSTD,
+/// whose files are smaller but slower to decode; every file of a table gets
+/// the same codec instead, chosen for scan speed. (An `INSERT` into a table
+/// with column mapping goes through deltalake's DataFusion sink, which
+/// takes no writer settings: its row groups are the parquet crate's
+/// default, 1,048,576 rows, until `OPTIMIZE` rewrites them.)
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_created_by(format!("pintail version {}", env!("CARGO_PKG_VERSION")))
@@ -87,6 +92,8 @@ pub struct DatabaseTable {
     dir: std::path::PathBuf,
     log_store: LogStoreRef,
     scan: Arc<DeltaScanNext>,
+    /// Whether the table is written through a transaction's log store.
+    in_txn: bool,
     defaults: HashMap<String, Expr>,
     /// Why the table cannot be written, if it cannot.
     read_only: Option<String>,
@@ -140,6 +147,7 @@ impl DatabaseTable {
             },
             _ => None,
         };
+        let txn = in_txn.is_some();
         let log_store = match in_txn {
             Some(log) => log,
             None => log_store(dir)?,
@@ -177,6 +185,7 @@ impl DatabaseTable {
             dir: dir.to_path_buf(),
             log_store,
             scan: Arc::new(scan),
+            in_txn: txn,
             defaults,
             read_only: match version {
                 Version::Latest => read_only,
@@ -317,22 +326,47 @@ impl TableProvider for DatabaseTable {
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
         // the newest version, not the one this statement was planned
-        // against: a retried INSERT (see pintail-core's conflict retry)
-        // must commit after the writer it lost to
-        let snapshot = Snapshot::try_new(self.log_store.as_ref(), None).await.map_err(DataFusionError::from)?;
-        // inside a transaction too: the checkpoint is staged with its
-        // commits, and spares its later statements replaying them all
-        let checkpoint = Some(Checkpoint {
-            log_store: Arc::clone(&self.log_store),
-            read_version: snapshot.version(),
-            interval: snapshot.table_properties().checkpoint_interval().get(),
-        });
-        let latest = DeltaScanNext::builder()
-            .with_log_store(Arc::clone(&self.log_store))
-            .with_snapshot(snapshot)
-            .build()
-            .await?;
-        let sink = latest.insert_into(state, input, insert_op).await?;
+        // against: a retried INSERT (see pintail-core's conflict retry) must
+        // commit after the writer it lost to, a prepared one after whatever
+        // came since, and INSERT OVERWRITE must remove every file there is.
+        // With its files, which Delta's conflict check needs.
+        let snapshot = EagerSnapshot::try_new(self.log_store.as_ref(), None).await.map_err(DataFusionError::from)?;
+        let mode = match insert_op {
+            InsertOp::Append => SaveMode::Append,
+            InsertOp::Overwrite => SaveMode::Overwrite,
+            InsertOp::Replace => {
+                return Err(to_datafusion(Error::plan(format!(
+                    "table '{}': INSERT OR REPLACE needs a key, which Delta Lake tables do not have",
+                    self.name
+                ))
+                .with_hint("use MERGE INTO to update matching rows and insert the rest")));
+            }
+        };
+        if let Some(rule) = crate::insert::unenforced(&snapshot) {
+            return Err(to_datafusion(
+                // (named with its schema by the caller)
+                Error::plan(format!("rows cannot be inserted, as Pintail does not check {rule}"))
+                    .with_hint("nothing was written; insert with the tool that made the table (Spark, say)"),
+            ));
+        }
+        let interval = snapshot.table_properties().checkpoint_interval().get();
+        let read_version = snapshot.version();
+        let sink = InsertSink::try_new(&self.name, Arc::clone(&self.log_store), snapshot.clone(), mode, !self.in_txn);
+        // Pintail's sink checkpoints itself, knowing the version it committed
+        let (sink, checkpoint): (Arc<dyn ExecutionPlan>, _) = if let Some(sink) = sink {
+            (Arc::new(DataSinkExec::new(input, Arc::new(sink), None)), None)
+        } else {
+            let latest = DeltaScanNext::builder()
+                .with_log_store(Arc::clone(&self.log_store))
+                .with_eager_snapshot(snapshot)
+                .build()
+                .await?;
+            // inside a transaction too: the checkpoint is staged with its
+            // commits, and spares its later statements replaying them all
+            let checkpoint =
+                Checkpoint::new(Arc::clone(&self.log_store), read_version, interval).with_cleanup(!self.in_txn);
+            (latest.insert_into(state, input, insert_op).await?, Some(checkpoint))
+        };
         Ok(Arc::new(WriteErrorsExec {
             inner: sink,
             table: self.name.clone(),
@@ -546,18 +580,22 @@ struct WriteErrorsExec {
 
 /// A checkpoint of a table to write after an `INSERT`, if one is due.
 ///
-/// deltalake's INSERT (its DataFusion sink) commits without the post-commit
-/// step its other operations take, so it never writes a checkpoint: every
-/// reader then replays the whole log, and a table written by single-row
-/// INSERTs got slower with every commit. After each INSERT, a checkpoint is
-/// written once `interval` commits (the table's `delta.checkpointInterval`,
-/// 100 by default) have been made since the last one, as deltalake does.
+/// `INSERT` commits without deltalake's post-commit step (Pintail's sink
+/// skips it, and deltalake's sink only cleans up expired log entries in
+/// it), so it would never write a checkpoint: every reader would replay
+/// the whole log, and a table written by single-row INSERTs got slower with
+/// every commit. After each INSERT, and each transaction's commit, a
+/// checkpoint is written once `interval` commits (the table's
+/// `delta.checkpointInterval`, 10 for Pintail's tables and 100 by
+/// default) have been made since the last one.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpoint {
     log_store: LogStoreRef,
     /// The version the INSERT read: its commit is later.
     read_version: u64,
     interval: u64,
+    /// Whether to drop expired log entries after a checkpoint.
+    cleanup: bool,
 }
 
 impl Checkpoint {
@@ -568,7 +606,19 @@ impl Checkpoint {
             log_store,
             read_version,
             interval,
+            cleanup: false,
         }
+    }
+
+    /// Also drop the log entries older than the table's log retention
+    /// (`delta.logRetentionDuration`, 30 days by default) once a checkpoint
+    /// is written, if the table's `delta.enableExpiredLogCleanup` (on by
+    /// default) allows: as Spark's Delta Lake does, and not after every
+    /// commit as deltalake's post-commit step does, which lists the whole
+    /// log each time.
+    pub(crate) fn with_cleanup(mut self, cleanup: bool) -> Self {
+        self.cleanup = cleanup;
+        self
     }
 
     /// Best effort: the rows are committed already, and a missing
@@ -577,6 +627,12 @@ impl Checkpoint {
         let Ok(latest) = deltalake::logstore::get_latest_version(self.log_store.as_ref(), self.read_version).await else {
             return;
         };
+        self.write_if_due_at(table, latest).await;
+    }
+
+    /// [`Checkpoint::write_if_due`] when the newest version is known to be
+    /// `latest` (the one just committed).
+    pub(crate) async fn write_if_due_at(self, table: &str, latest: u64) {
         let last = self.last_checkpoint().await;
         let since = latest.saturating_add(1).saturating_sub(last.map_or(0, |c| c + 1));
         if since < self.interval {
@@ -589,6 +645,12 @@ impl Checkpoint {
         };
         if let Err(e) = outcome {
             log::debug!("table '{table}': no checkpoint at version {latest}: {e}");
+            return;
+        }
+        let expire = self.cleanup
+            && delta.snapshot().is_ok_and(|s| s.table_config().enable_expired_log_cleanup());
+        if expire && let Err(e) = deltalake::checkpoints::cleanup_metadata(&delta, None).await {
+            log::debug!("table '{table}': expired log entries not dropped: {e}");
         }
     }
 

@@ -471,6 +471,7 @@ impl TableTxn {
         // after the commit, not in deltalake's post-commit step, whose
         // failure would make a commit that happened look failed
         Checkpoint::new(Arc::clone(&self.real), self.staged.base(), interval)
+            .with_cleanup(true)
             .write_if_due(&self.name)
             .await;
         Ok(())

@@ -187,7 +187,14 @@ async fn tables_are_written_in_row_groups_small_enough_to_skip_and_share() {
     let groups = row_groups(&table).await;
     assert_eq!(groups.iter().sum::<i64>(), 300_000);
     assert!(small(&groups), "CREATE TABLE AS: {groups:?}");
-    // UPDATE, DELETE, MERGE and OPTIMIZE rewrite files with the same settings
+    // INSERT writes with the same settings
+    run(&session, "CREATE TABLE copied AS SELECT * FROM facts WHERE false").await;
+    let file = dir.path().join("facts.parquet");
+    run(&session, &format!("INSERT INTO copied SELECT * FROM '{}'", file.display())).await;
+    let copied = row_groups(&dir.path().join("s.db/main/copied")).await;
+    assert_eq!(copied.iter().sum::<i64>(), 300_000);
+    assert!(small(&copied), "INSERT: {copied:?}");
+    // so do UPDATE, DELETE, MERGE and OPTIMIZE, which rewrite files
     run(&session, "UPDATE facts SET value = value + 1 WHERE key = 7").await;
     assert!(small(&row_groups(&table).await), "UPDATE");
     run(&session, "DELETE FROM facts WHERE key = 8").await;
