@@ -28,6 +28,7 @@ mod maintenance;
 mod merge;
 mod overlay;
 mod scan;
+mod snapshots;
 mod table;
 mod transaction;
 

@@ -50,6 +50,7 @@ use url::Url;
 use crate::errors::{delta_error, from_datafusion_in, in_table, object_store_error, to_datafusion};
 use crate::insert::InsertSink;
 use crate::merge::Merge;
+use crate::snapshots::{Loaded, Snapshots};
 use crate::transaction::Transactions;
 
 /// The column metadata key holding a column's default, as SQL.
@@ -94,6 +95,9 @@ pub struct DatabaseTable {
     scan: Arc<DeltaScanNext>,
     /// Whether the table is written through a transaction's log store.
     in_txn: bool,
+    /// Where the latest snapshot is kept between statements, unless the
+    /// table is read as of a version or through `delta_scan`.
+    snapshots: Option<Arc<Snapshots>>,
     defaults: HashMap<String, Expr>,
     /// Why the table cannot be written, if it cannot.
     read_only: Option<String>,
@@ -152,11 +156,23 @@ impl DatabaseTable {
             Some(log) => log,
             None => log_store(dir)?,
         };
+        let snapshots = match (txns, version) {
+            (Some(t), Version::Latest) => Some(t.snapshots_for(dir)),
+            _ => None,
+        };
         let mut builder = DeltaScanNext::builder().with_log_store(Arc::clone(&log_store));
         if let Version::Number(v) = version {
             builder = builder.with_table_version(v);
         }
-        let scan = match builder.build().await {
+        let built = match &snapshots {
+            Some(kept) => match kept.latest(&log_store, dir).await {
+                Ok(Loaded::Lazy(snapshot)) => builder.with_snapshot(snapshot).build().await,
+                Ok(Loaded::Eager(snapshot)) => builder.with_eager_snapshot(snapshot).build().await,
+                Err(e) => Err(DataFusionError::from(e)),
+            },
+            None => builder.build().await,
+        };
+        let scan = match built {
             Ok(scan) => scan,
             Err(e) if version == Version::Latest => return Err(explain_read_error(name, dir, e)),
             Err(e) => {
@@ -186,6 +202,7 @@ impl DatabaseTable {
             log_store,
             scan: Arc::new(scan),
             in_txn: txn,
+            snapshots,
             defaults,
             read_only: match version {
                 Version::Latest => read_only,
@@ -330,7 +347,11 @@ impl TableProvider for DatabaseTable {
         // commit after the writer it lost to, a prepared one after whatever
         // came since, and INSERT OVERWRITE must remove every file there is.
         // With its files, which Delta's conflict check needs.
-        let snapshot = EagerSnapshot::try_new(self.log_store.as_ref(), None).await.map_err(DataFusionError::from)?;
+        let snapshot = match &self.snapshots {
+            Some(kept) => kept.latest_with_files(&self.log_store, &self.dir).await,
+            None => EagerSnapshot::try_new(self.log_store.as_ref(), None).await,
+        }
+        .map_err(DataFusionError::from)?;
         let mode = match insert_op {
             InsertOp::Append => SaveMode::Append,
             InsertOp::Overwrite => SaveMode::Overwrite,

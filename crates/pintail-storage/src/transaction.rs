@@ -37,6 +37,7 @@ use pintail_core::{Error, ErrorKind, Result};
 
 use crate::errors::delta_error;
 use crate::overlay::{Layers, Overlay, Staged};
+use crate::snapshots::Snapshots;
 use crate::table::{Checkpoint, last_checkpoint, log_store};
 use deltalake::table::config::TablePropertiesExt;
 
@@ -44,6 +45,9 @@ use deltalake::table::config::TablePropertiesExt;
 #[derive(Debug, Default)]
 pub struct Transactions {
     open: Mutex<Option<Txn>>,
+    /// The snapshots of tables the session read or wrote outside a
+    /// transaction.
+    snapshots: Arc<Snapshots>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +96,8 @@ struct TableTxn {
     root_log_dir: Path,
     /// Whether a statement of the transaction read the table's rows.
     read: AtomicBool,
+    /// The transaction's snapshots of the table, staged commits and all.
+    snapshots: Arc<Snapshots>,
 }
 
 fn aborted_error(why: &str) -> Error {
@@ -184,6 +190,15 @@ impl Transactions {
         let log = Arc::clone(&table.log);
         t.tables.insert(dir.to_path_buf(), Arc::new(table));
         Ok(Some(log))
+    }
+
+    /// The snapshots to read the table in `dir` from: the open
+    /// transaction's, if it touched the table, else the session's.
+    pub(crate) fn snapshots_for(&self, dir: &FsPath) -> Arc<Snapshots> {
+        match self.lock().as_ref().and_then(|t| t.tables.get(dir)) {
+            Some(table) => Arc::clone(&table.snapshots),
+            None => Arc::clone(&self.snapshots),
+        }
     }
 
     /// The version the open transaction reads the table in `dir` at, if it
@@ -351,6 +366,7 @@ impl TableTxn {
             log,
             root_log_dir,
             read: AtomicBool::new(false),
+            snapshots: Arc::default(),
         })
     }
 
