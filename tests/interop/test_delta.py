@@ -4,6 +4,7 @@ and Polars, with rows and types compared."""
 
 import datetime
 import decimal
+import json
 import pathlib
 
 import deltalake
@@ -175,3 +176,26 @@ def test_pintail_refuses_inserts_that_would_skip_a_tables_rules(tmp_path: pathli
     out = pintail_fails(db, "UPDATE ext.checked SET id = -id")
     assert "2 rows failed validation check" in out and "CHECK constraint" in out, out
     assert pintail(db, "SELECT sum(id) AS s FROM ext.checked") == [{"s": 3}]
+
+
+def test_pintail_refuses_inserts_into_a_table_with_a_nested_invariant(tmp_path: pathlib.Path):
+    """An invariant on a field inside a struct (which Spark writes, and
+    deltalake has no call for) is found as the top-level ones are."""
+    db = tmp_path / "shared.db"
+    pintail(db, "CREATE SCHEMA ext")
+    path = db / "ext" / "nested"
+    point = pa.struct([("x", pa.int64()), ("y", pa.int64())])
+    deltalake.write_deltalake(str(path), pa.table({"p": pa.array([{"x": 1, "y": 2}], point)}))
+    log = path / "_delta_log"
+    actions = [json.loads(line) for line in (log / f"{0:020}.json").read_text().splitlines() if line]
+    metadata = next(a["metaData"] for a in actions if "metaData" in a)
+    schema = json.loads(metadata["schemaString"])
+    y = schema["fields"][0]["type"]["fields"][1]
+    y["metadata"] = {"delta.invariants": json.dumps({"expression": {"expression": "p.y > 0"}})}
+    metadata["schemaString"] = json.dumps(schema)
+    (log / f"{1:020}.json").write_text(json.dumps({"metaData": metadata}) + "\n")
+
+    out = pintail_fails(db, "INSERT INTO ext.nested SELECT named_struct('x', 3::BIGINT, 'y', -4::BIGINT)")
+    assert "rows cannot be inserted" in out and "an invariant for its column 'p.y'" in out, out
+    assert deltalake.DeltaTable(str(path)).version() == 1
+    assert pintail(db, "SELECT count(*) AS n FROM ext.nested") == [{"n": 1}]

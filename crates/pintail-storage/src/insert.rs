@@ -23,7 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion_datasource::sink::DataSink;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, EagerSnapshot};
+use deltalake::kernel::{Action, DataType, EagerSnapshot, StructField};
 use deltalake::logstore::LogStoreRef;
 use deltalake::operations::write::WriterStatsConfig;
 use deltalake::datafile::writer::{DeltaWriter, WriterConfig};
@@ -49,18 +49,35 @@ pub(crate) fn unenforced(snapshot: &EagerSnapshot) -> Option<String> {
         let name = key.trim_start_matches("delta.constraints.");
         return Some(format!("its CHECK constraint '{name}'"));
     }
-    let rules = [
+    rule_of(snapshot.schema().fields(), "")
+}
+
+/// The first rule no `INSERT` here checks on `fields` (of the struct at
+/// `path`) or on the fields nested in them, as [`unenforced`] says it.
+fn rule_of<'a>(fields: impl Iterator<Item = &'a StructField>, path: &str) -> Option<String> {
+    const RULES: [(&str, &str); 3] = [
         ("delta.invariants", "an invariant"),
         ("delta.generationExpression", "a generated value"),
         ("delta.identity.start", "an identity value"),
     ];
-    snapshot.schema().fields().find_map(|field| {
-        let metadata = field.metadata();
-        rules
-            .iter()
-            .find(|(key, _)| metadata.contains_key(*key))
-            .map(|(_, what)| format!("{what} for its column '{}'", field.name()))
+    fields.into_iter().find_map(|field| {
+        let name = format!("{path}{}", field.name());
+        if let Some((_, what)) = RULES.iter().find(|(key, _)| field.metadata().contains_key(*key)) {
+            return Some(format!("{what} for its column '{name}'"));
+        }
+        nested_rule(field.data_type(), &name)
     })
+}
+
+/// [`rule_of`] the fields inside a value of type `data_type` at `path`.
+fn nested_rule(data_type: &DataType, path: &str) -> Option<String> {
+    match data_type {
+        DataType::Struct(inner) => rule_of(inner.fields(), &format!("{path}.")),
+        DataType::Array(array) => nested_rule(array.element_type(), &format!("{path}[]")),
+        DataType::Map(map) => nested_rule(map.key_type(), &format!("{path}{{key}}"))
+            .or_else(|| nested_rule(map.value_type(), &format!("{path}{{value}}"))),
+        DataType::Primitive(_) | DataType::Variant(_) => None,
+    }
 }
 
 /// Writes the rows of an `INSERT` as new files of one table and commits
@@ -224,6 +241,7 @@ impl DataSink for InsertSink {
         let interval = self.snapshot.table_properties().checkpoint_interval().get();
         Checkpoint::new(Arc::clone(&self.log_store), self.snapshot.version(), interval)
             .with_cleanup(self.cleanup)
+            .with_snapshot(self.snapshot.clone())
             .write_if_due_at(&self.table, version)
             .await;
         Ok(rows)

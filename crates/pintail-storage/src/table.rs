@@ -22,6 +22,7 @@ use deltalake::logstore::LogStoreRef;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::table::config::TablePropertiesExt;
+use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -617,6 +618,8 @@ pub(crate) struct Checkpoint {
     interval: u64,
     /// Whether to drop expired log entries after a checkpoint.
     cleanup: bool,
+    /// The table with its files at `read_version`, if known.
+    snapshot: Option<EagerSnapshot>,
 }
 
 impl Checkpoint {
@@ -628,7 +631,15 @@ impl Checkpoint {
             read_version,
             interval,
             cleanup: false,
+            snapshot: None,
         }
+    }
+
+    /// The table with its files at `read_version`: the checkpoint then
+    /// reads only the commits after it, rather than the whole table again.
+    pub(crate) fn with_snapshot(mut self, snapshot: EagerSnapshot) -> Self {
+        self.snapshot = Some(snapshot);
+        self
     }
 
     /// Also drop the log entries older than the table's log retention
@@ -660,7 +671,16 @@ impl Checkpoint {
             return;
         }
         let mut delta = DeltaTable::new(Arc::clone(&self.log_store));
-        let outcome = match delta.load_version(latest).await {
+        let loaded = match self.snapshot {
+            Some(snapshot) if snapshot.version() <= latest => {
+                let mut state = DeltaTableState::new(snapshot);
+                let updated = state.update(self.log_store.as_ref(), Some(latest)).await;
+                delta.state = Some(state);
+                updated
+            }
+            _ => delta.load_version(latest).await,
+        };
+        let outcome = match loaded {
             Ok(()) => deltalake::checkpoints::create_checkpoint(&delta, None).await,
             Err(e) => Err(e),
         };
@@ -669,7 +689,9 @@ impl Checkpoint {
             return;
         }
         let expire = self.cleanup
-            && delta.snapshot().is_ok_and(|s| s.table_config().enable_expired_log_cleanup());
+            && delta
+                .snapshot()
+                .is_ok_and(|s| s.table_config().enable_expired_log_cleanup() && !protects_checkpoints(s.snapshot()));
         if expire && let Err(e) = deltalake::checkpoints::cleanup_metadata(&delta, None).await {
             log::debug!("table '{table}': expired log entries not dropped: {e}");
         }
@@ -678,6 +700,18 @@ impl Checkpoint {
     async fn last_checkpoint(&self) -> Option<u64> {
         last_checkpoint(&self.log_store).await.map(|(version, _)| version)
     }
+}
+
+/// Whether the table at `snapshot` has the writer feature
+/// `checkpointProtection`, under which a writer may drop log entries only
+/// in ways Pintail does not know: it then keeps them all.
+fn protects_checkpoints(snapshot: &EagerSnapshot) -> bool {
+    snapshot.metadata().configuration().contains_key("delta.requireCheckpointProtectionBeforeVersion")
+        || serde_json::to_value(snapshot.protocol()).is_ok_and(|protocol| {
+            protocol["writerFeatures"]
+                .as_array()
+                .is_some_and(|features| features.iter().any(|f| f == "checkpointProtection"))
+        })
 }
 
 /// The version of the newest checkpoint of the table of `log_store`, from

@@ -37,7 +37,7 @@ use pintail_core::{Error, ErrorKind, Result};
 
 use crate::errors::delta_error;
 use crate::overlay::{Layers, Overlay, Staged};
-use crate::snapshots::Snapshots;
+use crate::snapshots::{Snapshots, log_identity};
 use crate::table::{Checkpoint, last_checkpoint, log_store};
 use deltalake::table::config::TablePropertiesExt;
 
@@ -518,9 +518,4 @@ impl TableTxn {
 /// in the log.
 fn data_path(file: &str) -> Path {
     Path::from_url_path(file).unwrap_or_else(|_| Path::from(file))
-}
-
-fn log_identity(dir: &FsPath) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir.join("_delta_log")).ok().map(|m| (m.dev(), m.ino()))
 }

@@ -139,3 +139,32 @@ async fn a_transaction_keeps_every_statement_of_a_table_whose_log_expires_at_onc
     assert_eq!(count(&session, "SELECT count(*) FROM t").await, 12);
     assert_eq!(count(&session, "SELECT sum(n) FROM t").await, 10 + (2..=12).sum::<i64>());
 }
+
+#[tokio::test]
+async fn a_table_with_checkpoint_protection_keeps_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let session = open(&db);
+    table_with_expiring_log(&db, true).await;
+    // version 1, as a writer that turns on the `checkpointProtection`
+    // writer feature (Databricks, say) would commit it
+    let log = db.join("main").join("t").join("_delta_log");
+    let first = std::fs::read_to_string(log.join(format!("{:020}.json", 0))).unwrap();
+    let mut metadata: serde_json::Value = first
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|action| action.get("metaData").is_some())
+        .unwrap();
+    metadata["metaData"]["configuration"]["delta.requireCheckpointProtectionBeforeVersion"] = "1".into();
+    let protocol = serde_json::json!({"protocol": {
+        "minReaderVersion": 1, "minWriterVersion": 7, "writerFeatures": ["checkpointProtection"]
+    }});
+    std::fs::write(log.join(format!("{:020}.json", 1)), format!("{protocol}\n{metadata}\n")).unwrap();
+    for i in 2..=9 {
+        run(&session, &format!("INSERT INTO t VALUES ({i})")).await;
+    }
+    let entries = log_entries(&db, "t");
+    assert!(entries.contains(&"00000000000000000009.checkpoint.parquet".to_string()), "{entries:?}");
+    assert_eq!(entries.len(), 10 + 1, "{entries:?}");
+    assert_eq!(count(&session, "SELECT sum(n) FROM t").await, (2..=9).sum::<i64>());
+}
