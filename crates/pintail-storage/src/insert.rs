@@ -90,9 +90,11 @@ pub(crate) struct InsertSink {
     snapshot: EagerSnapshot,
     mode: SaveMode,
     schema: SchemaRef,
-    /// Whether a checkpoint may also drop expired log entries: not inside
-    /// a transaction, whose log store stages what it writes.
-    cleanup: bool,
+    /// Whether the table is written inside a transaction, which writes no
+    /// checkpoints: its statements bring the snapshot they keep up to date
+    /// with each staged commit (see [`crate::snapshots`]), and `COMMIT`
+    /// writes one to the table if it is due.
+    in_txn: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -110,7 +112,7 @@ impl InsertSink {
         log_store: LogStoreRef,
         snapshot: EagerSnapshot,
         mode: SaveMode,
-        cleanup: bool,
+        in_txn: bool,
     ) -> Option<Self> {
         use deltalake::delta_datafusion::DataFusionMixins;
         let mapping = snapshot.metadata().configuration().get("delta.columnMapping.mode");
@@ -123,7 +125,7 @@ impl InsertSink {
             schema: snapshot.read_schema(),
             snapshot,
             mode,
-            cleanup,
+            in_txn,
             metrics: ExecutionPlanMetricsSet::new(),
         })
     }
@@ -238,12 +240,13 @@ impl DataSink for InsertSink {
 
     async fn write_all(&self, data: SendableRecordBatchStream, _: &Arc<TaskContext>) -> DFResult<u64> {
         let (rows, version) = self.write(data).await?;
-        let interval = self.snapshot.table_properties().checkpoint_interval().get();
-        Checkpoint::new(Arc::clone(&self.log_store), self.snapshot.version(), interval)
-            .with_cleanup(self.cleanup)
-            .with_snapshot(self.snapshot.clone())
-            .write_if_due_at(&self.table, version)
-            .await;
+        if !self.in_txn {
+            let interval = self.snapshot.table_properties().checkpoint_interval().get();
+            Checkpoint::new(Arc::clone(&self.log_store), self.snapshot.version(), interval)
+                .with_snapshot(self.snapshot.clone())
+                .write_if_due_at(&self.table, version)
+                .await;
+        }
         Ok(rows)
     }
 }
