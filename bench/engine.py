@@ -100,12 +100,12 @@ def insert_latency(database: pathlib.Path, rows: int) -> dict:
     scan = timed("SELECT count(*), sum(amount) FROM events")
     started = time.perf_counter()
     timed("BEGIN")
-    for i in range(rows):
-        timed(f"INSERT INTO events VALUES {row(rows + i)}")
+    in_transaction = [timed(f"INSERT INTO events VALUES {row(rows + i)}") for i in range(rows)]
     commit = timed("COMMIT")
     transaction = time.perf_counter() - started
     multirow = timed("INSERT INTO events VALUES " + ", ".join(row(2 * rows + i) for i in range(rows)))
-    return {"single": single, "scan": scan, "transaction": transaction, "commit": commit, "multirow": multirow}
+    return {"single": single, "scan": scan, "transaction": transaction, "in_transaction": in_transaction,
+            "commit": commit, "multirow": multirow}
 
 
 def main() -> None:

@@ -192,10 +192,15 @@ def insert_markdown(args: argparse.Namespace, inserts: dict[str, dict]) -> list[
         return "-" if seconds is None else f"{seconds * 1000:.2f}"
 
     n = args.inserts
+    def p99(times: list[float]) -> float:
+        return statistics.quantiles(times, n=100, method="inclusive")[98] if len(times) > 1 else times[0]
+
     rows = [
         ("single-row INSERT, p50", lambda r: statistics.median(r["single"])),
-        ("single-row INSERT, p99", lambda r: statistics.quantiles(r["single"], n=100, method="inclusive")[98] if len(r["single"]) > 1 else r["single"][0]),
+        ("single-row INSERT, p99", lambda r: p99(r["single"])),
         ("single-row INSERT, max", lambda r: max(r["single"])),
+        ("single-row INSERT in a transaction, p50", lambda r: statistics.median(r["in_transaction"])),
+        ("single-row INSERT in a transaction, p99", lambda r: p99(r["in_transaction"])),
         (f"per row, {n} INSERTs in one transaction", lambda r: r["transaction"] / n),
         ("of which the COMMIT", lambda r: r["commit"]),
         (f"per row, one INSERT of {n} rows", lambda r: r["multirow"] / n),

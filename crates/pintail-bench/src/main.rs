@@ -126,8 +126,8 @@ async fn run(args: &Args) -> Result<Value, String> {
 
 /// Single-row `INSERT` latency on a database table: `rows` INSERTs each
 /// committed on its own, a scan of the table they made (one file and one
-/// commit each), the same number of rows in one transaction and in one
-/// multi-row INSERT, then `OPTIMIZE` and the scan again. `bench/engine.py
+/// commit each), the same number of rows in one transaction (each INSERT
+/// timed too) and in one multi-row INSERT, then `OPTIMIZE` and the scan again. `bench/engine.py
 /// --insert-latency` runs the same statements in DuckDB.
 async fn insert_latency(session: &Session, db: &Path, rows: usize) -> Result<Value, String> {
     if db.exists() {
@@ -149,8 +149,9 @@ async fn insert_latency(session: &Session, db: &Path, rows: usize) -> Result<Val
     let scan_before = timed(scan).await?;
     let started = Instant::now();
     timed("BEGIN").await?;
+    let mut in_transaction = Vec::with_capacity(rows);
     for i in 0..rows {
-        timed(&format!("INSERT INTO events VALUES {}", row(rows + i))).await?;
+        in_transaction.push(timed(&format!("INSERT INTO events VALUES {}", row(rows + i))).await?);
     }
     let commit = timed("COMMIT").await?;
     let transaction = started.elapsed().as_secs_f64();
@@ -165,6 +166,7 @@ async fn insert_latency(session: &Session, db: &Path, rows: usize) -> Result<Val
             "single": single,
             "scan": scan_before,
             "transaction": transaction,
+            "in_transaction": in_transaction,
             "commit": commit,
             "multirow": multirow,
             "optimize": optimize,
