@@ -90,11 +90,9 @@ pub(crate) struct InsertSink {
     snapshot: EagerSnapshot,
     mode: SaveMode,
     schema: SchemaRef,
-    /// Whether the table is written inside a transaction, which writes no
-    /// checkpoints: its statements bring the snapshot they keep up to date
-    /// with each staged commit (see [`crate::snapshots`]), and `COMMIT`
-    /// writes one to the table if it is due.
-    in_txn: bool,
+    /// Whether a checkpoint may also drop expired log entries: not inside
+    /// a transaction, whose log store stages what it writes.
+    cleanup: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -112,7 +110,7 @@ impl InsertSink {
         log_store: LogStoreRef,
         snapshot: EagerSnapshot,
         mode: SaveMode,
-        in_txn: bool,
+        cleanup: bool,
     ) -> Option<Self> {
         use deltalake::delta_datafusion::DataFusionMixins;
         let mapping = snapshot.metadata().configuration().get("delta.columnMapping.mode");
@@ -125,7 +123,7 @@ impl InsertSink {
             schema: snapshot.read_schema(),
             snapshot,
             mode,
-            in_txn,
+            cleanup,
             metrics: ExecutionPlanMetricsSet::new(),
         })
     }
@@ -240,13 +238,12 @@ impl DataSink for InsertSink {
 
     async fn write_all(&self, data: SendableRecordBatchStream, _: &Arc<TaskContext>) -> DFResult<u64> {
         let (rows, version) = self.write(data).await?;
-        if !self.in_txn {
-            let interval = self.snapshot.table_properties().checkpoint_interval().get();
-            Checkpoint::new(Arc::clone(&self.log_store), self.snapshot.version(), interval)
-                .with_snapshot(self.snapshot.clone())
-                .write_if_due_at(&self.table, version)
-                .await;
-        }
+        let interval = self.snapshot.table_properties().checkpoint_interval().get();
+        Checkpoint::new(Arc::clone(&self.log_store), self.snapshot.version(), interval)
+            .with_cleanup(self.cleanup)
+            .with_snapshot(self.snapshot.clone())
+            .write_if_due_at(&self.table, version)
+            .await;
         Ok(rows)
     }
 }

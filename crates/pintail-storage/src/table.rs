@@ -373,7 +373,7 @@ impl TableProvider for DatabaseTable {
         }
         let interval = snapshot.table_properties().checkpoint_interval().get();
         let read_version = snapshot.version();
-        let sink = InsertSink::try_new(&self.name, Arc::clone(&self.log_store), snapshot.clone(), mode, self.in_txn);
+        let sink = InsertSink::try_new(&self.name, Arc::clone(&self.log_store), snapshot.clone(), mode, !self.in_txn);
         // Pintail's sink checkpoints itself, knowing the version it committed
         let (sink, checkpoint): (Arc<dyn ExecutionPlan>, _) = if let Some(sink) = sink {
             (Arc::new(DataSinkExec::new(input, Arc::new(sink), None)), None)
@@ -383,10 +383,11 @@ impl TableProvider for DatabaseTable {
                 .with_eager_snapshot(snapshot)
                 .build()
                 .await?;
-            // (not inside a transaction: see InsertSink)
+            // inside a transaction too: the checkpoint is staged with its
+            // commits, and spares its later statements replaying them all
             let checkpoint =
-                (!self.in_txn).then(|| Checkpoint::new(Arc::clone(&self.log_store), read_version, interval));
-            (latest.insert_into(state, input, insert_op).await?, checkpoint)
+                Checkpoint::new(Arc::clone(&self.log_store), read_version, interval).with_cleanup(!self.in_txn);
+            (latest.insert_into(state, input, insert_op).await?, Some(checkpoint))
         };
         Ok(Arc::new(WriteErrorsExec {
             inner: sink,
@@ -605,23 +606,18 @@ struct WriteErrorsExec {
 /// skips it, and deltalake's sink only cleans up expired log entries in
 /// it), so it would never write a checkpoint: every reader would replay
 /// the whole log, and a table written by single-row INSERTs got slower with
-/// every commit. After each INSERT outside a transaction, and each
-/// transaction's commit, a checkpoint is written once `interval` commits
-/// (the table's `delta.checkpointInterval`, 10 for Pintail's tables and 100
-/// by default) have been made since the last one.
-///
-/// Then the log entries older than the table's log retention
-/// (`delta.logRetentionDuration`, 30 days by default) are dropped, if the
-/// table's `delta.enableExpiredLogCleanup` (on by default) allows and it
-/// does not have the `checkpointProtection` feature: as Spark's Delta Lake
-/// does, and not after every commit as deltalake's post-commit step does,
-/// which lists the whole log each time.
+/// every commit. After each INSERT, and each transaction's commit, a
+/// checkpoint is written once `interval` commits (the table's
+/// `delta.checkpointInterval`, 10 for Pintail's tables and 100 by
+/// default) have been made since the last one.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpoint {
     log_store: LogStoreRef,
     /// The version the INSERT read: its commit is later.
     read_version: u64,
     interval: u64,
+    /// Whether to drop expired log entries after a checkpoint.
+    cleanup: bool,
     /// The table with its files at `read_version`, if known.
     snapshot: Option<EagerSnapshot>,
 }
@@ -634,6 +630,7 @@ impl Checkpoint {
             log_store,
             read_version,
             interval,
+            cleanup: false,
             snapshot: None,
         }
     }
@@ -642,6 +639,17 @@ impl Checkpoint {
     /// reads only the commits after it, rather than the whole table again.
     pub(crate) fn with_snapshot(mut self, snapshot: EagerSnapshot) -> Self {
         self.snapshot = Some(snapshot);
+        self
+    }
+
+    /// Also drop the log entries older than the table's log retention
+    /// (`delta.logRetentionDuration`, 30 days by default) once a checkpoint
+    /// is written, if the table's `delta.enableExpiredLogCleanup` (on by
+    /// default) allows: as Spark's Delta Lake does, and not after every
+    /// commit as deltalake's post-commit step does, which lists the whole
+    /// log each time.
+    pub(crate) fn with_cleanup(mut self, cleanup: bool) -> Self {
+        self.cleanup = cleanup;
         self
     }
 
@@ -680,9 +688,10 @@ impl Checkpoint {
             log::debug!("table '{table}': no checkpoint at version {latest}: {e}");
             return;
         }
-        let expire = delta
-            .snapshot()
-            .is_ok_and(|s| s.table_config().enable_expired_log_cleanup() && !protects_checkpoints(s.snapshot()));
+        let expire = self.cleanup
+            && delta
+                .snapshot()
+                .is_ok_and(|s| s.table_config().enable_expired_log_cleanup() && !protects_checkpoints(s.snapshot()));
         if expire && let Err(e) = deltalake::checkpoints::cleanup_metadata(&delta, None).await {
             log::debug!("table '{table}': expired log entries not dropped: {e}");
         }

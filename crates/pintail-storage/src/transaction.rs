@@ -486,7 +486,10 @@ impl TableTxn {
         self.delete_files(&folded.dropped).await;
         // after the commit, not in deltalake's post-commit step, whose
         // failure would make a commit that happened look failed
-        Checkpoint::new(Arc::clone(&self.real), self.staged.base(), interval).write_if_due(&self.name).await;
+        Checkpoint::new(Arc::clone(&self.real), self.staged.base(), interval)
+            .with_cleanup(true)
+            .write_if_due(&self.name)
+            .await;
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! Tables written by many small INSERTs get checkpoints, so statements do
-//! not replay an ever longer log; a transaction writes none until its
-//! COMMIT (its statements keep a snapshot, brought up to date with each
-//! staged commit).
+//! not replay an ever longer log; inside a transaction too, where the
+//! checkpoints stay with the staged commits and never reach the table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
 
