@@ -30,6 +30,7 @@ mod functions;
 mod join_fallback;
 #[cfg(feature = "native")]
 mod local;
+mod params;
 mod result;
 mod runtime_filter;
 pub mod scan;
@@ -43,6 +44,7 @@ mod summarize;
 pub use error::{Error, ErrorKind, Result};
 pub use scan::AsOf;
 pub use extension::Extension;
+pub use params::Bindings;
 pub use result::{Progress, ProgressHandle, QueryResult};
 pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};
 pub use settings::{SettingName, Settings};

@@ -33,11 +33,12 @@ use futures::FutureExt;
 use crate::error::{Error, ErrorKind, Result, from_datafusion};
 use crate::extension::Extension;
 use crate::result::{MemoryContext, ProgressHandle, QueryResult, panic_message};
+use crate::params::Bindings;
 use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema, ScanTarget};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
 use crate::stores::Stores;
-use crate::{conflict_retry, copy, describe, dml_guard, join_fallback, runtime_filter, summarize};
+use crate::{conflict_retry, copy, describe, dml_guard, join_fallback, params, runtime_filter, summarize};
 
 /// The catalog of in-memory tables and views.
 pub const MEMORY_CATALOG: &str = "memory";
@@ -318,6 +319,32 @@ impl Session {
         }
     }
 
+    /// Runs one statement with `bindings`: its parameters bound to its
+    /// placeholders, `?` (numbered in the order written) or `$1`, `$2`,
+    /// ..., each value cast to the type its placeholder takes and nothing
+    /// spliced into the SQL text; and the bound tables read where the
+    /// statement names a table the session does not have.
+    pub async fn execute_with(&self, statement: &Statement, bindings: Bindings) -> Result<QueryResult> {
+        let (statement, count) = params::numbered(statement)?;
+        params::check_count(count, bindings.params.len())?;
+        if count > 0 && !matches!(statement.kind(), StatementKind::Other | StatementKind::Copy) {
+            return Err(params::not_taken());
+        }
+        params::with_bindings(bindings, self.execute(&statement)).await
+    }
+
+    /// [`Self::plan_relation`] with `bindings`, as [`Self::execute_with`]
+    /// uses them.
+    pub async fn plan_relation_with(&self, text: &str, bindings: Bindings) -> Result<LogicalPlan> {
+        let mut statements = split_statements(text)?;
+        let (Some(statement), true) = (statements.pop(), statements.is_empty()) else {
+            return Err(Error::new(ErrorKind::Syntax, "expected one query"));
+        };
+        let (statement, count) = params::numbered(&statement)?;
+        params::check_count(count, bindings.params.len())?;
+        params::with_bindings(bindings, async { params::bind(self.plan_relation(statement.text()).await?) }).await
+    }
+
     async fn execute_caught(&self, statement: &Statement) -> Result<QueryResult> {
         let run = AssertUnwindSafe(self.execute_inner(statement)).catch_unwind();
         match run.await {
@@ -442,6 +469,7 @@ impl Session {
 
     /// Runs a logical plan; `text` is the SQL it came from, for errors.
     pub async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        let plan = params::bind(plan)?;
         for extension in self.extensions() {
             extension.check_plan(self, &plan)?;
         }
@@ -583,6 +611,8 @@ impl Session {
                 Err(Error::plan(format!("'{name}' has no versions to read"))
                     .with_hint("only tables in a database (ATTACH 'file.db') can be read AS OF a version or time"))
             }
+            ScanTarget::Bound(name) => params::table(name)
+                .ok_or_else(|| Error::internal(format!("the table bound to '{name}' went missing"), None)),
             ScanTarget::Function(name, args) => {
                 for extension in self.extensions() {
                     if extension.table_functions().iter().any(|f| f.eq_ignore_ascii_case(name)) {
@@ -645,8 +675,10 @@ impl Session {
             let there = ctx.catalog(name)?;
             (!here && there.schema(MEMORY_SCHEMA).is_some()).then(|| MEMORY_SCHEMA.to_string())
         };
+        let is_bound = |name: &str| params::table(name).is_some();
         let lookup = scan::Lookup {
             is_table: &is_table,
+            is_bound: &is_bound,
             functions: &functions,
             database_schema: &database_schema,
         };

@@ -56,6 +56,13 @@ impl Statement {
         &self.tokens
     }
 
+    /// This statement with its `?` placeholders numbered `$1`, `$2`, ...
+    /// in the order written, and the number of parameters it takes (see
+    /// [`crate::Session::execute_with_params`]).
+    pub fn with_numbered_parameters(&self) -> Result<(Statement, usize)> {
+        crate::params::numbered(self)
+    }
+
     /// The byte range in [`Self::text`] of tokens `first..=last`.
     pub(crate) fn token_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
         let base = self.tokens[0].span.start;

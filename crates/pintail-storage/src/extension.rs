@@ -113,6 +113,11 @@ impl StorageExtension {
         &self.dbs
     }
 
+    /// Whether a transaction (`BEGIN`) is open in this session.
+    pub fn in_transaction(&self) -> bool {
+        self.txns.is_open()
+    }
+
     /// Refuses a node of a plan run inside a transaction that the
     /// transaction could not undo.
     fn check_node(&self, session: &Session, plan: &LogicalPlan) -> Result<()> {

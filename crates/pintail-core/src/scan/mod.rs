@@ -24,7 +24,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result as DFResult;
 use datafusion::common::TableReference;
 use datafusion::sql::sqlparser::ast::{
-    Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, TableAlias,
+    Expr as AstExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, TableAlias,
     TableFactor, TableVersion, Value, VisitMut, VisitorMut,
 };
 
@@ -91,6 +91,9 @@ pub(crate) enum ScanTarget {
     AsOf(TableReference, AsOf),
     /// A table function an extension provides (`delta_scan(...)`).
     Function(String, Vec<FunctionArg>),
+    /// A table the statement was run with, by the name it is bound to (a
+    /// front end's replacement scan).
+    Bound(String),
 }
 
 /// Which version of a table a query reads: `VERSION AS OF n` / `AT
@@ -146,6 +149,8 @@ pub(crate) struct Lookup<'a> {
     /// Whether a name is a table (a double-quoted name refers to a table
     /// before any file of that name).
     pub is_table: &'a dyn Fn(&str) -> bool,
+    /// Whether the statement runs with a table bound to a name.
+    pub is_bound: &'a dyn Fn(&str) -> bool,
     /// The table functions extensions provide, lower case.
     pub functions: &'a [String],
     /// For a two-part name `a.b` whose `a` is a database rather than a
@@ -166,6 +171,7 @@ pub(crate) fn collect_scans<V: VisitMut>(
         scans: Vec::new(),
         next_id,
         lookup,
+        ctes: std::collections::HashSet::new(),
     };
     match node.visit(&mut c) {
         ControlFlow::Continue(()) => Ok(c.scans),
@@ -177,6 +183,9 @@ struct Collector<'a> {
     scans: Vec<CollectedScan>,
     next_id: &'a mut dyn FnMut() -> u64,
     lookup: &'a Lookup<'a>,
+    /// The names of the common table expressions seen so far: a bound
+    /// table never stands in for one.
+    ctes: std::collections::HashSet<String>,
 }
 
 impl Collector<'_> {
@@ -208,6 +217,14 @@ impl Collector<'_> {
                 return Ok(Some((ScanTarget::Function(function.clone(), args.args.clone()), function)));
             }
             return Ok(None);
+        }
+        // a name no table has, bound by the front end (a Python variable)
+        if ident.quote_style != Some('\'')
+            && (self.lookup.is_bound)(&ident.value)
+            && !self.ctes.contains(&normalized(ident))
+            && !(self.lookup.is_table)(&normalized(ident))
+        {
+            return Ok(Some((ScanTarget::Bound(ident.value.clone()), normalized(ident))));
         }
         let is_path = match ident.quote_style {
             Some('\'') => true,
@@ -242,6 +259,13 @@ fn looks_like_path(name: &str) -> bool {
 
 impl VisitorMut for Collector<'_> {
     type Break = Error;
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
+        if let Some(with) = &query.with {
+            self.ctes.extend(with.cte_tables.iter().map(|cte| normalized(&cte.alias.name)));
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Error> {
         if let TableFactor::Table { name, .. } = factor
