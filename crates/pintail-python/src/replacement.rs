@@ -1,0 +1,225 @@
+//! Replacement scans: Python variables as tables.
+//!
+//! `con.sql("SELECT * FROM df")` reads the pandas or Polars DataFrame,
+//! Polars LazyFrame, PyArrow Table, RecordBatchReader or Dataset, or any
+//! object with `__arrow_c_stream__`, bound to `df` in the calling code,
+//! when the session has no table named `df`. The variable is looked up when
+//! the statement is made (the caller's locals, then its globals, then those
+//! of the frames further out, as DuckDB does), and read through the Arrow
+//! C stream interface each time the query runs: the query gets the
+//! object's own buffers, with no copy.
+//!
+//! A stream is opened once when the variable is found, to learn its
+//! columns, and that stream serves the first scan; each later scan asks
+//! the object for a new one, so a relation over a DataFrame can run again,
+//! and one over a `RecordBatchReader` (which can be read once) says so.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow::array::RecordBatchReader;
+use arrow::datatypes::SchemaRef;
+use pintail_core::datafusion::catalog::TableProvider;
+use pintail_core::datafusion::catalog::streaming::StreamingTable;
+use pintail_core::datafusion::catalog::view::ViewTable;
+use pintail_core::datafusion::error::DataFusionError;
+use pintail_core::datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use pintail_core::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use pintail_core::datafusion::physical_plan::streaming::PartitionStream;
+use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
+use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
+use pintail_core::{Session, Statement};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::PyRecordBatchReader;
+
+use crate::errors::IntoPyResult;
+use crate::relation::Relation;
+use crate::run::block_on;
+
+/// The tables for the names in `statement` that are no table of `session`
+/// and are bound, in the calling Python code, to Arrow data.
+pub(crate) fn tables_for(
+    py: Python<'_>,
+    session: &Session,
+    statement: &Statement,
+) -> PyResult<Vec<(String, Arc<dyn TableProvider>)>> {
+    let tokens = statement.tokens();
+    // `name AS (`: a common table expression, which a variable never replaces
+    let ctes: HashSet<&str> = tokens
+        .windows(3)
+        .filter_map(|w| match (&w[0].token, &w[1].token, &w[2].token) {
+            (Token::Word(name), Token::Word(kw), Token::LParen) if kw.keyword == Keyword::AS => Some(name.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for t in tokens {
+        let Token::Word(w) = &t.token else { continue };
+        if !matches!(w.quote_style, None | Some('"'))
+            || !is_identifier(&w.value)
+            || ctes.contains(w.value.as_str())
+            || !seen.insert(w.value.clone())
+        {
+            continue;
+        }
+        let as_table = if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() };
+        if session.context().table_exist(as_table.as_str()).unwrap_or(false) {
+            continue;
+        }
+        let Some(value) = find_variable(py, &w.value)? else { continue };
+        // a relation: its query, planned as a view
+        if let Ok(relation) = value.cast::<Relation>() {
+            let (inner, sql, bindings) = relation.get().parts()?;
+            let plan = block_on(py, async move { inner.plan_relation_with(&sql, bindings).await })?.py_err()?;
+            out.push((w.value.clone(), Arc::new(ViewTable::new(plan, None)) as Arc<dyn TableProvider>));
+            continue;
+        }
+        let Some(source) = Source::of(&value)? else { continue };
+        let first = source.open(&value)?;
+        let schema = first.schema();
+        let stream = Arc::new(PythonStream {
+            name: w.value.clone(),
+            object: value.unbind(),
+            source,
+            schema: Arc::clone(&schema),
+            first: Mutex::new(Some(first)),
+        });
+        let table = StreamingTable::try_new(schema, vec![stream])
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        out.push((w.value.clone(), Arc::new(table) as Arc<dyn TableProvider>));
+    }
+    Ok(out)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// The value `name` is bound to in the nearest frame outside this package
+/// that binds it (its locals, then its globals), going outwards.
+fn find_variable<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut frame = Some(py.import("sys")?.call_method1("_getframe", (0,))?);
+    while let Some(f) = frame.filter(|f| !f.is_none()) {
+        let globals = f.getattr("f_globals")?.cast_into::<PyDict>()?;
+        let module: Option<String> = globals.get_item("__name__")?.and_then(|n| n.extract().ok());
+        let ours = module.as_deref().is_some_and(|m| m == "pintail" || m.starts_with("pintail."));
+        if !ours {
+            let locals = f.getattr("f_locals")?;
+            if locals.contains(name)? {
+                return Ok(Some(locals.get_item(name)?));
+            }
+            if let Some(value) = globals.get_item(name)? {
+                return Ok(Some(value));
+            }
+        }
+        frame = Some(f.getattr("f_back")?);
+    }
+    Ok(None)
+}
+
+/// How an object gives its rows as an Arrow stream.
+enum Source {
+    /// `__arrow_c_stream__()`: a PyArrow Table or reader, a Polars
+    /// DataFrame, a pandas DataFrame (pandas 2.2 and later), ...
+    Stream,
+    /// A pandas DataFrame without `__arrow_c_stream__`: through
+    /// `pyarrow.Table.from_pandas`.
+    Pandas,
+    /// A Polars LazyFrame: collected for each scan.
+    LazyFrame,
+    /// A PyArrow Dataset: a scanner's reader for each scan.
+    Dataset,
+    /// A reader (`pyarrow.RecordBatchReader`, ...): read once.
+    Reader,
+}
+
+impl Source {
+    /// How `value` is read, or `None` if it is not Arrow data.
+    fn of(value: &Bound<'_, PyAny>) -> PyResult<Option<Self>> {
+        let ty = value.get_type();
+        let module = ty.module()?.to_string();
+        let name = ty.name()?.to_string();
+        if name == "LazyFrame" && module.starts_with("polars") {
+            return Ok(Some(Self::LazyFrame));
+        }
+        if module.starts_with("pyarrow") && value.hasattr("scanner")? && value.hasattr("schema")? {
+            return Ok(Some(Self::Dataset));
+        }
+        if value.hasattr("__arrow_c_stream__")? {
+            return Ok(Some(if name.ends_with("Reader") { Self::Reader } else { Self::Stream }));
+        }
+        if name == "DataFrame" && module.starts_with("pandas") {
+            return Ok(Some(Self::Pandas));
+        }
+        Ok(None)
+    }
+
+    /// A new stream of `value`'s rows.
+    fn open(&self, value: &Bound<'_, PyAny>) -> PyResult<Box<dyn RecordBatchReader + Send>> {
+        let py = value.py();
+        let stream = match self {
+            Self::Stream | Self::Reader => value.clone(),
+            Self::Pandas => py.import("pyarrow")?.getattr("Table")?.call_method1("from_pandas", (value,))?,
+            Self::LazyFrame => value.call_method0("collect")?,
+            Self::Dataset => value.call_method0("scanner")?.call_method0("to_reader")?,
+        };
+        stream.extract::<PyRecordBatchReader>()?.into_reader()
+    }
+}
+
+/// One Python object's rows, as the single partition of a table.
+struct PythonStream {
+    name: String,
+    object: Py<PyAny>,
+    source: Source,
+    schema: SchemaRef,
+    /// The stream opened when the variable was found, for the first scan.
+    first: Mutex<Option<Box<dyn RecordBatchReader + Send>>>,
+}
+
+impl std::fmt::Debug for PythonStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PythonStream").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl PythonStream {
+    fn reader(&self) -> Result<Box<dyn RecordBatchReader + Send>, DataFusionError> {
+        if let Some(first) = self.first.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            return Ok(first);
+        }
+        if matches!(self.source, Source::Reader) {
+            return Err(DataFusionError::Execution(format!(
+                "the Python variable '{}' is a reader, which can be read once, and was read\nhint: make the reader again, \
+                 or read it into a table first (reader.read_all())",
+                self.name
+            )));
+        }
+        let reader = Python::attach(|py| self.source.open(self.object.bind(py)))
+            .map_err(|e| DataFusionError::Execution(format!("cannot read the Python variable '{}': {e}", self.name)))?;
+        if reader.schema().fields() != self.schema.fields() {
+            return Err(DataFusionError::Execution(format!(
+                "the Python variable '{}' has other columns than when the query was made\nhint: make the query again",
+                self.name
+            )));
+        }
+        Ok(reader)
+    }
+}
+
+impl PartitionStream for PythonStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let batches: Box<dyn Iterator<Item = _> + Send> = match self.reader() {
+            Ok(reader) => Box::new(reader.map(|b| b.map_err(DataFusionError::from))),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(batches)))
+    }
+}
