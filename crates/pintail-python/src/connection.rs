@@ -21,7 +21,7 @@ use crate::cursor::Cursor;
 use crate::params::scalars;
 use crate::relation::{Relation, one_statement, open, quote_identifier, quote_string};
 use crate::replacement::tables_for;
-use crate::run::block_on;
+use crate::run::{ProgressMode, block_on, block_on_progress};
 
 /// A connection to an in-memory session or a database directory.
 ///
@@ -31,6 +31,8 @@ use crate::run::block_on;
 #[pyclass(frozen, module = "pintail")]
 pub struct Connection {
     session: RwLock<Option<Session>>,
+    /// When a long query shows a progress line (`progress_bar` in config).
+    pub(crate) progress: ProgressMode,
 }
 
 impl Connection {
@@ -50,8 +52,13 @@ impl Connection {
     fn new(py: Python<'_>, path: Option<PathBuf>, read_only: bool, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let mut settings = Settings::for_this_machine();
         let mut others = Vec::new();
+        let mut progress = ProgressMode::Auto;
         for (key, value) in config.map(|c| c.iter().collect::<Vec<_>>()).unwrap_or_default() {
             let name: String = key.extract().map_err(|_| InvalidOptionError::new_err("config keys must be strings"))?;
+            if name == "progress_bar" {
+                progress = ProgressMode::from_setting(&value)?;
+                continue;
+            }
             let value = setting_value(&name, &value)?;
             match SettingName::parse(&name) {
                 Some(setting) => settings.set(setting, &value).py_err()?,
@@ -76,6 +83,7 @@ impl Connection {
         }
         Ok(Self {
             session: RwLock::new(Some(session)),
+            progress,
         })
     }
 
@@ -106,10 +114,11 @@ impl Connection {
             tables: tables_for(py, &session, &last)?,
         };
         if let Some(composable) = returns_rows(&last) {
-            return Ok(Some(Relation::new(session, last.text().to_string(), bindings, composable)));
+            return Ok(Some(Relation::new(session, last.text().to_string(), bindings, composable, self.progress)));
         }
         let result = open(py, &session, last.text(), &bindings)?;
-        block_on(py, result.drain())?.py_err()?;
+        let progress = Some((result.progress(), self.progress));
+        block_on_progress(py, result.drain(), progress)?.py_err()?;
         Ok(None)
     }
 
@@ -162,7 +171,7 @@ impl Connection {
         let planned = sql.clone();
         block_on(py, async move { s.plan_relation(&planned).await })?
             .map_err(|e| CatalogError::new_err(format!("no table or view '{name}': {}", e.message())))?;
-        Ok(Relation::new(session, sql, Bindings::default(), true))
+        Ok(Relation::new(session, sql, Bindings::default(), true, self.progress))
     }
 
     /// Parquet files (a path, a glob or a URL) as a relation; `options` are
@@ -249,7 +258,7 @@ impl Connection {
             args.push(format!("{key} => {}", sql_literal(&key, &value)?));
         }
         let sql = format!("SELECT * FROM {function}({})", args.join(", "));
-        Ok(Relation::new(session, sql, Bindings::default(), true))
+        Ok(Relation::new(session, sql, Bindings::default(), true, self.progress))
     }
 }
 

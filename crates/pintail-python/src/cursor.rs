@@ -23,7 +23,7 @@ use crate::errors::{IntoPyResult, ProgrammingError};
 use crate::params::scalars;
 use crate::relation::{Rows, one_statement, open, tuples};
 use crate::replacement::tables_for;
-use crate::run::block_on;
+use crate::run::block_on_progress;
 
 /// A DB-API cursor: runs statements and reads their results.
 ///
@@ -82,10 +82,12 @@ impl Cursor {
             tables: tables_for(py, &session, &statement)?,
         };
         let result = open(py, &session, statement.text(), &bindings)?;
+        let mode = self.connection.get().progress;
         if returns_rows(&statement).is_some() {
-            return Ok((Some(Rows::new(result)), -1));
+            return Ok((Some(Rows::new(result, mode)), -1));
         }
-        let batches = block_on(py, result.collect())?.py_err()?;
+        let progress = Some((result.progress(), mode));
+        let batches = block_on_progress(py, result.collect(), progress)?.py_err()?;
         Ok((None, changed_rows(&batches)))
     }
 

@@ -26,7 +26,7 @@ use pyo3_arrow::ffi::{ArrayIterator, to_stream_pycapsule};
 
 use crate::errors::{IntoPyResult, NotSupportedError};
 use crate::replacement::tables_for;
-use crate::run::{block_on, block_on_detached};
+use crate::run::{ProgressMode, block_on, block_on_detached, block_on_progress};
 
 /// The name a composed relation gives the one it wraps.
 const INNER: &str = "pintail_relation";
@@ -51,6 +51,8 @@ pub struct Relation {
     order: Option<String>,
     /// `LIMIT` and `OFFSET` after the order, kept apart like it.
     limit: Option<(u64, u64)>,
+    /// When a long run shows a progress line.
+    progress: ProgressMode,
     /// Whether the text is a query that can be wrapped in another `SELECT`
     /// (not `DESCRIBE`, `SUMMARIZE`, `SHOW` or `EXPLAIN`).
     composable: bool,
@@ -61,6 +63,7 @@ pub struct Relation {
 /// A result being read a few rows at a time.
 pub(crate) struct Rows {
     schema: SchemaRef,
+    progress: ProgressMode,
     /// The result, until its end was read.
     result: Option<QueryResult>,
     /// Rows read from the result and not yet taken.
@@ -68,9 +71,10 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
-    pub(crate) fn new(result: QueryResult) -> Self {
+    pub(crate) fn new(result: QueryResult, progress: ProgressMode) -> Self {
         Self {
             schema: result.schema(),
+            progress,
             result: Some(result),
             pending: VecDeque::new(),
         }
@@ -88,15 +92,20 @@ impl Rows {
         while wanted > 0 {
             if self.pending.is_empty() {
                 let Some(mut result) = self.result.take() else { break };
+                let progress = Some((result.progress(), self.progress));
                 if n.is_none() {
                     // everything left, in one wait
-                    self.pending.extend(block_on(py, result.collect())?.py_err()?);
+                    self.pending.extend(block_on_progress(py, result.collect(), progress)?.py_err()?);
                     continue;
                 }
-                let (result, next) = block_on(py, async move {
-                    let next = result.next().await;
-                    (result, next)
-                })?;
+                let (result, next) = block_on_progress(
+                    py,
+                    async move {
+                        let next = result.next().await;
+                        (result, next)
+                    },
+                    progress,
+                )?;
                 if let Some(batch) = next.transpose().py_err()? {
                     self.pending.push_back(batch);
                     self.result = Some(result);
@@ -138,8 +147,9 @@ pub(crate) fn one_statement(sql: &str) -> Result<Statement, Error> {
 impl Relation {
     /// A relation running `sql` (one statement, its `?` placeholders
     /// already numbered) with `bindings`.
-    pub(crate) fn new(session: Session, sql: String, bindings: Bindings, composable: bool) -> Self {
+    pub(crate) fn new(session: Session, sql: String, bindings: Bindings, composable: bool, progress: ProgressMode) -> Self {
         Self {
+            progress,
             session,
             sql,
             bindings,
@@ -173,7 +183,7 @@ impl Relation {
                 bindings.tables.push((name, table));
             }
         }
-        let mut out = Self::new(self.session.clone(), sql, bindings, true);
+        let mut out = Self::new(self.session.clone(), sql, bindings, true, self.progress);
         out.order = order;
         Ok(out)
     }
@@ -210,7 +220,8 @@ impl Relation {
     fn collect(&self, py: Python<'_>) -> PyResult<(SchemaRef, Vec<RecordBatch>)> {
         let result = self.run(py)?;
         let schema = result.schema();
-        Ok((schema, block_on(py, result.collect())?.py_err()?))
+        let progress = Some((result.progress(), self.progress));
+        Ok((schema, block_on_progress(py, result.collect(), progress)?.py_err()?))
     }
 
     fn schema(&self, py: Python<'_>) -> PyResult<SchemaRef> {
@@ -237,7 +248,7 @@ impl Relation {
         let mut guard = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
         let mut rows = match guard.take() {
             Some(rows) => rows,
-            None => Rows::new(self.run(py)?),
+            None => Rows::new(self.run(py)?, self.progress),
         };
         let schema = rows.schema();
         let taken = rows.take(py, n)?;
@@ -426,7 +437,7 @@ impl Relation {
     /// Summary statistics of every column (Pintail's `SUMMARIZE`).
     fn describe(&self) -> PyResult<Self> {
         self.check_composable()?;
-        Ok(Self::new(self.session.clone(), format!("SUMMARIZE {}", self.text()), self.bindings.clone(), false))
+        Ok(Self::new(self.session.clone(), format!("SUMMARIZE {}", self.text()), self.bindings.clone(), false, self.progress))
     }
 
     /// Writes the rows to a Parquet file.
@@ -450,7 +461,8 @@ impl Relation {
         self.check_composable()?;
         let copy = format!("COPY ({}) TO {} (FORMAT {format})", self.text(), quote_string(path));
         let result = open(py, &self.session, &copy, &self.bindings)?;
-        block_on(py, result.drain())?.py_err()
+        let progress = Some((result.progress(), self.progress));
+        block_on_progress(py, result.drain(), progress)?.py_err()
     }
 }
 

@@ -6,10 +6,18 @@
 //! one raises (Ctrl-C's `KeyboardInterrupt`), the task is aborted, which
 //! drops the query's streams and so cancels it, and the exception goes to
 //! the caller.
+//!
+//! A query that is still running after a second shows a progress line on
+//! stderr, as the CLI does (`⠙ 1,234,567 rows · 45.3 MiB · 3.2 s`), redrawn
+//! at each wake and cleared at the end: when stderr is a terminal or the
+//! code runs in a Jupyter kernel, unless the connection's `progress_bar`
+//! setting (or `PINTAIL_NO_PROGRESS`) says otherwise.
 
 use std::future::Future;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use pintail_core::ProgressHandle;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -28,10 +36,137 @@ pub(crate) fn runtime() -> PyResult<&'static Runtime> {
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start Pintail's runtime: {e}")))
 }
 
+/// How long a query runs before its progress line shows.
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+/// When a long query shows a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProgressMode {
+    /// When stderr is a terminal or the code runs in a Jupyter kernel.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ProgressMode {
+    /// The mode a `progress_bar` setting asks for: `True`, `False`, or
+    /// `None` / `"auto"`.
+    pub(crate) fn from_setting(value: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if value.is_none() {
+            return Ok(Self::Auto);
+        }
+        if let Ok(on) = value.extract::<bool>() {
+            return Ok(if on { Self::Always } else { Self::Never });
+        }
+        match value.extract::<String>().ok().as_deref() {
+            Some("auto") => Ok(Self::Auto),
+            _ => Err(crate::errors::InvalidOptionError::new_err(format!(
+                "config 'progress_bar': expected True, False, None or 'auto', not {value}"
+            ))),
+        }
+    }
+
+    fn shows(self, py: Python<'_>) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => {
+                std::env::var_os("PINTAIL_NO_PROGRESS").is_none()
+                    && (stderr(py).and_then(|e| e.call_method0("isatty")?.extract::<bool>()).unwrap_or(false)
+                        || py
+                            .import("sys")
+                            .and_then(|sys| sys.getattr("modules")?.contains("ipykernel"))
+                            .unwrap_or(false))
+            }
+        }
+    }
+}
+
+fn stderr(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("sys")?.getattr("stderr")
+}
+
+/// A query's progress line on Python's `sys.stderr`.
+struct ProgressLine {
+    handle: ProgressHandle,
+    started: Instant,
+    /// The width of the line drawn last, 0 before the first.
+    drawn: usize,
+    frame: usize,
+}
+
+impl ProgressLine {
+    const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+    fn draw(&mut self, py: Python<'_>) {
+        let elapsed = self.started.elapsed();
+        if elapsed < PROGRESS_AFTER {
+            return;
+        }
+        let p = self.handle.get();
+        let line = format!(
+            "{} {} rows · {} · {:.1} s",
+            Self::SPINNER[self.frame % Self::SPINNER.len()],
+            pintail_format::group_digits(p.rows_scanned),
+            pintail_core::settings::format_bytes(p.bytes_read),
+            elapsed.as_secs_f64()
+        );
+        self.frame += 1;
+        let width = line.chars().count();
+        let pad = " ".repeat(self.drawn.saturating_sub(width));
+        self.drawn = width;
+        write_stderr(py, &format!("\r{line}{pad}"));
+    }
+
+    fn clear(&mut self, py: Python<'_>) {
+        if self.drawn > 0 {
+            write_stderr(py, &format!("\r{}\r", " ".repeat(self.drawn)));
+            self.drawn = 0;
+        }
+    }
+}
+
+/// Writes to `sys.stderr`; a failure to draw the progress line is not the
+/// query's failure, so it is dropped.
+fn write_stderr(py: Python<'_>, text: &str) {
+    if let Ok(err) = stderr(py) {
+        let _ = err.call_method1("write", (text,));
+        let _ = err.call_method0("flush");
+    }
+}
+
 /// Runs `work` to the end on the runtime with the GIL released, or until a
 /// signal handler raises (then the work is cancelled and the exception
 /// returned).
 pub(crate) fn block_on<F, T>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    block_on_progress(py, work, None)
+}
+
+/// [`block_on`], showing the progress of the query `progress` reads if it
+/// runs a while and `mode` allows.
+pub(crate) fn block_on_progress<F, T>(py: Python<'_>, work: F, progress: Option<(ProgressHandle, ProgressMode)>) -> PyResult<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut line = progress.filter(|(_, mode)| mode.shows(py)).map(|(handle, _)| ProgressLine {
+        handle,
+        started: Instant::now(),
+        drawn: 0,
+        frame: 0,
+    });
+    let out = wait(py, work, &mut line);
+    if let Some(line) = &mut line {
+        line.clear(py);
+    }
+    out
+}
+
+fn wait<F, T>(py: Python<'_>, work: F, line: &mut Option<ProgressLine>) -> PyResult<T>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
@@ -50,6 +185,9 @@ where
                 if let Err(raised) = py.check_signals() {
                     task.abort();
                     return Err(raised);
+                }
+                if let Some(line) = line {
+                    line.draw(py);
                 }
             }
         }
