@@ -12,6 +12,8 @@ import pytest
 import pintail
 
 
+# the interrupt goes to the main thread: run once, not in pytest-run-parallel's threads
+@pytest.mark.thread_unsafe
 def test_keyboard_interrupt_cancels_a_running_query() -> None:
     # if the interrupt were not seen, the query would run for hours: fail
     # the whole run rather than hang it
