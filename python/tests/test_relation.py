@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pyarrow as pa
 import pytest
@@ -112,6 +113,16 @@ def test_composed_relations_keep_the_order_and_the_limit(con: pintail.Connection
     assert top.aggregate("sum(x)").fetchall() == [(90,)]
     assert top.filter("m = 1").fetchall() == [(19, 1), (16, 1)]
     assert "ORDER BY x DESC" in top.sql_text
+
+
+def test_a_long_result_is_drawn_in_part(con: pintail.Connection) -> None:
+    rel = con.sql("SELECT value AS n FROM generate_series(1, 200000)")
+    text = repr(rel)
+    assert "200,000 rows (40 shown)" in text
+    assert re.search(r"│ +1 │", text)
+    assert re.search(r"│ +200000 │", text)
+    assert not re.search(r"│ +100000 │", text)
+    assert "200000 rows × 1 columns (40 shown)" in rel._repr_html_()
 
 
 def test_html_for_notebooks(con: pintail.Connection) -> None:

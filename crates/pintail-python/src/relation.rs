@@ -235,11 +235,42 @@ impl Relation {
         }
     }
 
+    /// The result as a box table; the rows stream through the renderer,
+    /// which keeps only those it shows.
     fn render(&self, py: Python<'_>) -> PyResult<String> {
-        let (schema, batches) = self.collect(py)?;
-        let text = pintail_format::render_to_string(OutputMode::Box, schema, &batches, TableLimits::default())
-            .map_err(|e| PyValueError::new_err(format!("cannot render the result: {e}")))?;
-        Ok(text)
+        let failed = |e: std::io::Error| PyValueError::new_err(format!("cannot render the result: {e}"));
+        let mut rows = Rows::new(self.run(py)?, self.progress);
+        let mut buf = Vec::new();
+        {
+            let mut renderer =
+                pintail_format::renderer(OutputMode::Box, rows.schema(), Box::new(&mut buf), TableLimits::default());
+            loop {
+                let batches = rows.take(py, Some(RENDER_CHUNK))?;
+                if batches.is_empty() {
+                    break;
+                }
+                for batch in &batches {
+                    renderer.push(batch).map_err(failed)?;
+                }
+            }
+            renderer.finish().map_err(failed)?;
+        }
+        String::from_utf8(buf).map_err(|e| PyValueError::new_err(format!("cannot render the result: {e}")))
+    }
+
+    /// The first [`HTML_ROWS`] rows, and how many there are in all.
+    fn head(&self, py: Python<'_>) -> PyResult<(SchemaRef, Vec<RecordBatch>, usize)> {
+        let mut rows = Rows::new(self.run(py)?, self.progress);
+        let head = rows.take(py, Some(HTML_ROWS))?;
+        let mut total: usize = head.iter().map(RecordBatch::num_rows).sum();
+        loop {
+            let more = rows.take(py, Some(RENDER_CHUNK))?;
+            if more.is_empty() {
+                break;
+            }
+            total += more.iter().map(RecordBatch::num_rows).sum::<usize>();
+        }
+        Ok((rows.schema(), head, total))
     }
 
     /// The next `n` rows (all, if `None`) of the open result as tuples,
@@ -348,8 +379,8 @@ impl Relation {
     /// The result as an HTML table, for notebooks: the first rows, the
     /// types under the names, and how many rows there are.
     fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
-        let (schema, batches) = self.collect(py)?;
-        html_table(&schema, &batches).map_err(|e| PyValueError::new_err(format!("cannot render the result: {e}")))
+        let (schema, head, total) = self.head(py)?;
+        html_table(&schema, &head, total).map_err(|e| PyValueError::new_err(format!("cannot render the result: {e}")))
     }
 
     /// The rows as an Arrow C stream, read batch by batch as the consumer
@@ -485,12 +516,15 @@ pub(crate) fn tuples(py: Python<'_>, schema: SchemaRef, batches: Vec<RecordBatch
 /// Rows an HTML table shows.
 const HTML_ROWS: usize = 40;
 
-/// `batches` as an HTML table of at most [`HTML_ROWS`] rows.
-fn html_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String, ArrowError> {
+/// Rows read from a result at a time while rendering it.
+const RENDER_CHUNK: usize = 65_536;
+
+/// `batches`, the first rows of a result of `total`, as an HTML table of
+/// at most [`HTML_ROWS`] rows.
+fn html_table(schema: &SchemaRef, batches: &[RecordBatch], total: usize) -> Result<String, ArrowError> {
     use arrow::util::display::{ArrayFormatter, FormatOptions};
     use std::fmt::Write as _;
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let mut out = String::from("<table class=\"pintail\">\n<thead><tr>");
     for field in schema.fields() {
         let ty = pintail_format::types::sql_type_name(field.data_type());
