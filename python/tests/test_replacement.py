@@ -67,6 +67,17 @@ def test_tables_and_ctes_win_over_variables(con: pintail.Connection) -> None:
         con.sql("SELECT * FROM notdata").fetchall()
 
 
+def test_database_tables_from_variables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # pandas keeps its own metadata in the Arrow schema: the table must not take it
+    orders = pd.DataFrame({"id": [1, 2, 3], "amount": [9.5, 20.0, 3.25]})
+    with pintail.connect(tmp_path / "shop.db") as con:
+        con.sql("CREATE TABLE orders AS SELECT * FROM orders")
+        con.register("more", pd.DataFrame({"id": [4], "amount": [1.0]}))
+        con.sql("INSERT INTO orders SELECT * FROM more")
+        con.sql("INSERT INTO orders SELECT * FROM orders WHERE id = 1")
+        assert con.sql("SELECT count(*), sum(amount) FROM orders").fetchall() == [(5, 43.25)]
+
+
 def test_relations_and_writes_from_variables(con: pintail.Connection) -> None:
     frame = pd.DataFrame({"v": [1, 2, 3]})
     small = con.sql("SELECT v FROM frame WHERE v > 1")

@@ -188,7 +188,12 @@ pub(crate) fn bind(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// The table bound to `name` for the running statement, if any.
 pub(crate) fn table(name: &str) -> Option<Arc<dyn TableProvider>> {
     BOUND
-        .try_with(|b| b.bindings.tables.iter().find(|(n, _)| n == name).map(|(_, t)| Arc::clone(t)))
+        .try_with(|b| {
+            let tables = &b.bindings.tables;
+            // as written first; then, as SQL names go, in any case
+            let found = tables.iter().find(|(n, _)| n == name).or_else(|| tables.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)));
+            found.map(|(_, t)| Arc::clone(t))
+        })
         .ok()
         .flatten()
 }

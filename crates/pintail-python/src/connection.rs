@@ -7,9 +7,11 @@
 //! their own.
 
 use std::path::PathBuf;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use arrow::array::RecordBatchReader;
+use pintail_core::datafusion::catalog::TableProvider;
+use pintail_core::datafusion::common::ScalarValue;
 use pintail_core::datafusion::datasource::MemTable;
 use pintail_core::{Bindings, Error, SettingName, Session, Settings, Statement, StatementKind, split_statements};
 use pyo3::prelude::*;
@@ -20,7 +22,7 @@ use crate::errors::{CatalogError, IntoPyResult, InvalidOptionError, closed};
 use crate::cursor::Cursor;
 use crate::params::scalars;
 use crate::relation::{Relation, one_statement, open, quote_identifier, quote_string};
-use crate::replacement::tables_for;
+use crate::replacement::{tables_for, with_schema, without_metadata};
 use crate::run::{ProgressMode, block_on, block_on_progress};
 
 /// A connection to an in-memory session or a database directory.
@@ -31,6 +33,9 @@ use crate::run::{ProgressMode, block_on, block_on_progress};
 #[pyclass(frozen, module = "pintail")]
 pub struct Connection {
     session: RwLock<Option<Session>>,
+    /// The tables `register()` made, by name: bound to every statement, so
+    /// they are found from any current schema, before Python variables.
+    registered: RwLock<Vec<(String, Arc<dyn TableProvider>)>>,
     /// When a long query shows a progress line (`progress_bar` in config).
     pub(crate) progress: ProgressMode,
 }
@@ -83,6 +88,7 @@ impl Connection {
         }
         Ok(Self {
             session: RwLock::new(Some(session)),
+            registered: RwLock::new(Vec::new()),
             progress,
         })
     }
@@ -106,13 +112,10 @@ impl Connection {
         };
         let Some((last, first)) = statements.split_last() else { return Ok(None) };
         for statement in first {
-            run_now(py, &session, statement.clone())?;
+            self.run_now(py, &session, statement.clone())?;
         }
         let (last, _) = last.with_numbered_parameters().py_err()?;
-        let bindings = Bindings {
-            params: values,
-            tables: tables_for(py, &session, &last)?,
-        };
+        let bindings = self.bindings(py, &session, &last, values)?;
         if let Some(composable) = returns_rows(&last) {
             return Ok(Some(Relation::new(session, last.text().to_string(), bindings, composable, self.progress)));
         }
@@ -167,11 +170,11 @@ impl Connection {
         let session = self.session()?;
         let quoted = name.split('.').map(quote_identifier).collect::<Vec<_>>().join(".");
         let sql = format!("SELECT * FROM {quoted}");
-        let s = session.clone();
-        let planned = sql.clone();
-        block_on(py, async move { s.plan_relation(&planned).await })?
+        let bindings = self.bindings(py, &session, &one_statement(&sql).py_err()?, Vec::new())?;
+        let (s, planned, b) = (session.clone(), sql.clone(), bindings.clone());
+        block_on(py, async move { s.plan_relation_with(&planned, b).await })?
             .map_err(|e| CatalogError::new_err(format!("no table or view '{name}': {}", e.message())))?;
-        Ok(Relation::new(session, sql, Bindings::default(), true, self.progress))
+        Ok(Relation::new(session, sql, bindings, true, self.progress))
     }
 
     /// Parquet files (a path, a glob or a URL) as a relation; `options` are
@@ -197,27 +200,30 @@ impl Connection {
 
     /// Makes the Arrow data in `data` (a `pyarrow.Table`, a pandas or
     /// Polars DataFrame, or anything with `__arrow_c_stream__`) a table
-    /// named `name` of this connection's memory schema, replacing one of
-    /// that name. The batches are imported without copying their buffers.
+    /// named `name` for this connection's statements, replacing one of that
+    /// name; a table of the database with the same name comes first. The
+    /// batches are imported without copying their buffers.
     fn register(&self, py: Python<'_>, name: &str, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let session = self.session()?;
+        self.session()?;
         let reader = arrow_stream(data)?;
-        let schema = reader.schema();
+        let schema = without_metadata(&reader.schema());
         let batches = py
-            .detach(|| reader.collect::<Result<Vec<_>, _>>())
+            .detach(|| reader.map(|b| with_schema(&b?, &schema)).collect::<Result<Vec<_>, _>>())
             .map_err(to_py_error)?;
-        let table = MemTable::try_new(schema, vec![batches]).map_err(to_py_error)?;
-        let ctx = session.context();
-        ctx.deregister_table(name).map_err(to_py_error)?;
-        ctx.register_table(name, std::sync::Arc::new(table)).map_err(to_py_error)?;
+        let table: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches]).map_err(to_py_error)?);
+        let mut registered = self.registered.write().unwrap_or_else(PoisonError::into_inner);
+        registered.retain(|(n, _)| n != name);
+        registered.push((name.to_string(), table));
         Ok(())
     }
 
     /// Removes a table made by `register()`.
     fn unregister(&self, name: &str) -> PyResult<()> {
-        let session = self.session()?;
-        let gone = session.context().deregister_table(name).map_err(to_py_error)?;
-        if gone.is_none() {
+        self.session()?;
+        let mut registered = self.registered.write().unwrap_or_else(PoisonError::into_inner);
+        let before = registered.len();
+        registered.retain(|(n, _)| n != name);
+        if registered.len() == before {
             return Err(CatalogError::new_err(format!("no registered table '{name}'")));
         }
         Ok(())
@@ -247,7 +253,7 @@ impl Connection {
             return Ok(());
         }
         let statement = one_statement(verb).py_err()?;
-        run_now(py, &session, statement)
+        self.run_now(py, &session, statement)
     }
 
     fn read(&self, function: &str, path: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Relation> {
@@ -262,14 +268,31 @@ impl Connection {
     }
 }
 
-/// Runs a statement to its end, with the Python variables it names.
-fn run_now(py: Python<'_>, session: &Session, statement: Statement) -> PyResult<()> {
-    let bindings = Bindings {
-        params: Vec::new(),
-        tables: tables_for(py, session, &statement)?,
-    };
-    let session = session.clone();
-    block_on(py, async move { session.execute_with(&statement, bindings).await?.drain().await })?.py_err()
+impl Connection {
+    /// What `statement` runs with: `params`, the registered tables, and the
+    /// Python variables it names.
+    pub(crate) fn bindings(
+        &self,
+        py: Python<'_>,
+        session: &Session,
+        statement: &Statement,
+        params: Vec<ScalarValue>,
+    ) -> PyResult<Bindings> {
+        let mut tables = self.registered.read().unwrap_or_else(PoisonError::into_inner).clone();
+        for (name, table) in tables_for(py, session, statement)? {
+            if !tables.iter().any(|(n, _)| *n == name) {
+                tables.push((name, table));
+            }
+        }
+        Ok(Bindings { params, tables })
+    }
+
+    /// Runs a statement to its end.
+    fn run_now(&self, py: Python<'_>, session: &Session, statement: Statement) -> PyResult<()> {
+        let bindings = self.bindings(py, session, &statement, Vec::new())?;
+        let session = session.clone();
+        block_on(py, async move { session.execute_with(&statement, bindings).await?.drain().await })?.py_err()
+    }
 }
 
 /// Whether a statement returns rows, and if so whether it is a query that

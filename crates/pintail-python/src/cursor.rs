@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, UInt64Type};
-use pintail_core::{Bindings, Session};
+use pintail_core::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3_arrow::PyTable;
@@ -22,7 +22,6 @@ use crate::connection::{Connection, returns_rows};
 use crate::errors::{IntoPyResult, ProgrammingError};
 use crate::params::scalars;
 use crate::relation::{Rows, one_statement, open, tuples};
-use crate::replacement::tables_for;
 use crate::run::block_on_progress;
 
 /// A DB-API cursor: runs statements and reads their results.
@@ -77,10 +76,7 @@ impl Cursor {
         let params = scalars(params)?;
         let statement = one_statement(query).py_err()?;
         let (statement, _) = statement.with_numbered_parameters().py_err()?;
-        let bindings = Bindings {
-            params,
-            tables: tables_for(py, &session, &statement)?,
-        };
+        let bindings = self.connection.get().bindings(py, &session, &statement, params)?;
         let result = open(py, &session, statement.text(), &bindings)?;
         let mode = self.connection.get().progress;
         if returns_rows(&statement).is_some() {

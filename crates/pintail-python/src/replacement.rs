@@ -17,8 +17,9 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arrow::array::RecordBatchReader;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{RecordBatch, RecordBatchOptions, RecordBatchReader};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::error::ArrowError;
 use pintail_core::datafusion::catalog::TableProvider;
 use pintail_core::datafusion::catalog::streaming::StreamingTable;
 use pintail_core::datafusion::catalog::view::ViewTable;
@@ -78,7 +79,7 @@ pub(crate) fn tables_for(
         }
         let Some(source) = Source::of(&value)? else { continue };
         let first = source.open(&value)?;
-        let schema = first.schema();
+        let schema = without_metadata(&first.schema());
         let stream = Arc::new(PythonStream {
             name: w.value.clone(),
             object: value.unbind(),
@@ -118,6 +119,22 @@ fn find_variable<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py,
         frame = Some(f.getattr("f_back")?);
     }
     Ok(None)
+}
+
+/// `schema` without its schema-level metadata: pandas writes its own
+/// there, which a table written from the rows must not inherit (Delta
+/// tables refuse rows whose schema differs from theirs in it).
+pub(crate) fn without_metadata(schema: &SchemaRef) -> SchemaRef {
+    if schema.metadata().is_empty() {
+        return Arc::clone(schema);
+    }
+    Arc::new(Schema::new(schema.fields().clone()))
+}
+
+/// `batch`'s columns under `schema` (the same fields): no data is copied.
+pub(crate) fn with_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::clone(schema), batch.columns().to_vec(), &options)
 }
 
 /// How an object gives its rows as an Arrow stream.
@@ -217,7 +234,10 @@ impl PartitionStream for PythonStream {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let batches: Box<dyn Iterator<Item = _> + Send> = match self.reader() {
-            Ok(reader) => Box::new(reader.map(|b| b.map_err(DataFusionError::from))),
+            Ok(reader) => {
+                let schema = Arc::clone(&self.schema);
+                Box::new(reader.map(move |b| Ok(with_schema(&b?, &schema)?)))
+            }
             Err(e) => Box::new(std::iter::once(Err(e))),
         };
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(batches)))
