@@ -21,7 +21,7 @@ use pyo3_arrow::PyRecordBatchReader;
 use crate::errors::{CatalogError, IntoPyResult, InvalidOptionError, closed};
 use crate::cursor::Cursor;
 use crate::params::scalars;
-use crate::relation::{Relation, one_statement, open, quote_identifier, quote_string};
+use crate::relation::{Relation, one_statement, open_statement, quote_identifier, quote_string};
 use crate::replacement::{tables_for, with_schema, without_metadata};
 use crate::run::{ProgressMode, block_on, block_on_progress};
 
@@ -119,7 +119,7 @@ impl Connection {
         if let Some(composable) = returns_rows(&last) {
             return Ok(Some(Relation::new(session, last.text().to_string(), bindings, composable, self.progress)));
         }
-        let result = open(py, &session, last.text(), &bindings)?;
+        let result = open_statement(py, &session, last, &bindings)?;
         let progress = Some((result.progress(), self.progress));
         block_on_progress(py, result.drain(), progress)?.py_err()?;
         Ok(None)

@@ -21,7 +21,7 @@ use pyo3_arrow::PyTable;
 use crate::connection::{Connection, returns_rows};
 use crate::errors::{IntoPyResult, ProgrammingError};
 use crate::params::scalars;
-use crate::relation::{Rows, one_statement, open, tuples};
+use crate::relation::{Rows, one_statement, open_statement, tuples};
 use crate::run::block_on_progress;
 
 /// A DB-API cursor: runs statements and reads their results.
@@ -69,6 +69,14 @@ impl Cursor {
         self.connection.get().session()
     }
 
+    /// Drops the last statement's result, before the next runs.
+    fn forget_result(&self) {
+        let mut state = self.state();
+        state.rows = None;
+        state.columns = None;
+        state.rowcount = -1;
+    }
+
     /// Runs `query` with `params`; returns the rows result and the changed
     /// row count.
     fn run(&self, py: Python<'_>, query: &str, params: Option<&Bound<'_, PyAny>>) -> PyResult<(Option<Rows>, i64)> {
@@ -77,9 +85,10 @@ impl Cursor {
         let statement = one_statement(query).py_err()?;
         let (statement, _) = statement.with_numbered_parameters().py_err()?;
         let bindings = self.connection.get().bindings(py, &session, &statement, params)?;
-        let result = open(py, &session, statement.text(), &bindings)?;
+        let rows_back = returns_rows(&statement).is_some();
+        let result = open_statement(py, &session, statement, &bindings)?;
         let mode = self.connection.get().progress;
-        if returns_rows(&statement).is_some() {
+        if rows_back {
             return Ok((Some(Rows::new(result, mode)), -1));
         }
         let progress = Some((result.progress(), mode));
@@ -122,21 +131,10 @@ impl Cursor {
     ) -> PyResult<Bound<'py, Self>> {
         let this = slf.get();
         let py = slf.py();
-        {
-            let mut state = this.state();
-            state.rows = None;
-            state.columns = None;
-            state.rowcount = -1;
-        }
+        this.forget_result();
         let (rows, rowcount) = this.run(py, query, parameters)?;
         let mut state = this.state();
-        state.columns = rows.as_ref().map(|r| {
-            r.schema()
-                .fields()
-                .iter()
-                .map(|f| (f.name().clone(), pintail_format::types::sql_type_name(f.data_type()), f.is_nullable()))
-                .collect()
-        });
+        state.columns = rows.as_ref().map(columns_of);
         state.rows = rows;
         state.rowcount = rowcount;
         Ok(slf.clone())
@@ -151,12 +149,7 @@ impl Cursor {
     ) -> PyResult<Bound<'py, Self>> {
         let this = slf.get();
         let py = slf.py();
-        {
-            let mut state = this.state();
-            state.rows = None;
-            state.columns = None;
-            state.rowcount = -1;
-        }
+        this.forget_result();
         let mut total = 0_i64;
         let mut last = None;
         for params in seq_of_parameters.try_iter()? {
@@ -166,13 +159,7 @@ impl Cursor {
         }
         let mut state = this.state();
         // a query run many times: the last one's rows can be fetched
-        state.columns = last.as_ref().map(|r| {
-            r.schema()
-                .fields()
-                .iter()
-                .map(|f| (f.name().clone(), pintail_format::types::sql_type_name(f.data_type()), f.is_nullable()))
-                .collect()
-        });
+        state.columns = last.as_ref().map(columns_of);
         state.rowcount = if last.is_some() { -1 } else { total };
         state.rows = last;
         Ok(slf.clone())
@@ -317,6 +304,15 @@ impl Cursor {
         self.close();
         false
     }
+}
+
+/// `(name, SQL type, nullable)` of each column of a result.
+fn columns_of(rows: &Rows) -> Vec<(String, String, bool)> {
+    rows.schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), pintail_format::types::sql_type_name(f.data_type()), f.is_nullable()))
+        .collect()
 }
 
 /// The error for a fetch with no result to read.

@@ -128,7 +128,17 @@ impl Rows {
 
 /// Runs the one statement `sql` with `bindings` and opens its result.
 pub(crate) fn open(py: Python<'_>, session: &Session, sql: &str, bindings: &Bindings) -> PyResult<QueryResult> {
-    let statement = one_statement(sql).py_err()?;
+    open_statement(py, session, one_statement(sql).py_err()?, bindings)
+}
+
+/// Runs a statement already split off its text with `bindings` and opens
+/// its result.
+pub(crate) fn open_statement(
+    py: Python<'_>,
+    session: &Session,
+    statement: Statement,
+    bindings: &Bindings,
+) -> PyResult<QueryResult> {
     let (session, bindings) = (session.clone(), bindings.clone());
     block_on(py, async move { session.execute_with(&statement, bindings).await })?.py_err()
 }
