@@ -38,6 +38,58 @@ def test_fetchmany_uses_arraysize_and_a_cursor_iterates(con: pintail.Connection)
         cur.arraysize = 0
 
 
+# a value of each type, made in SQL: the simple ones Pintail turns into
+# Python objects itself, the rest go through pyarrow
+TYPED_VALUES = {
+    "i8": "arrow_cast(-8, 'Int8')",
+    "i16": "arrow_cast(-16, 'Int16')",
+    "i32": "arrow_cast(-32, 'Int32')",
+    "i64": "-9223372036854775807",
+    "u8": "arrow_cast(255, 'UInt8')",
+    "u16": "arrow_cast(16, 'UInt16')",
+    "u32": "arrow_cast(4294967295, 'UInt32')",
+    "u64": "arrow_cast(9223372036854775807, 'UInt64') * arrow_cast(2, 'UInt64')",
+    "f16": "arrow_cast(1.5, 'Float16')",
+    "f32": "arrow_cast(0.1, 'Float32')",
+    "f64": "0.1",
+    "bool": "true",
+    "utf8": "'héllo'",
+    "large_utf8": "arrow_cast('large', 'LargeUtf8')",
+    "utf8_view": "arrow_cast('view', 'Utf8View')",
+    "binary": "X'00ff'",
+    "large_binary": "arrow_cast(X'01', 'LargeBinary')",
+    "binary_view": "arrow_cast(X'02', 'BinaryView')",
+    "decimal": "CAST(1.25 AS DECIMAL(10, 2))",
+    "date": "DATE '2024-02-29'",
+    "timestamptz": "arrow_cast(TIMESTAMP '2024-01-01 12:00:00', 'Timestamp(Microsecond, Some(\"+02:00\"))')",
+    "list": "[1, NULL, 3]",
+    "struct": "{'a': 1, 'b': 'x'}",
+}
+
+
+def test_fetched_rows_hold_the_python_values_pyarrow_gives(con: pintail.Connection) -> None:
+    # each value, and NULL in the same column; enough rows for several batches
+    columns = ", ".join(f"CASE WHEN k % 3 = 0 THEN NULL ELSE {e} END AS {n}" for n, e in TYPED_VALUES.items())
+    query = f"SELECT k, {columns}, NULL AS nothing FROM generate_series(1, 20000) t(k) ORDER BY k"
+    rows = con.execute(query).fetchall()
+    table = con.sql(query).arrow()
+    expected = list(zip(*(c.to_pylist() for c in table.columns)))
+    assert len(rows) == 20000
+    assert rows == expected
+    # the same types, not just equal values (True == 1, 1.0 == 1)
+    assert [[type(v) for v in row] for row in rows[:3]] == [[type(v) for v in row] for row in expected[:3]]
+    first = dict(zip(["k", *TYPED_VALUES, "nothing"], rows[0]))
+    assert first["i64"] == -9223372036854775807
+    assert first["u64"] == 18446744073709551614
+    assert first["f32"] == pytest.approx(0.1) and first["f32"] != 0.1  # a float32, widened
+    assert first["utf8"] == "héllo" and first["binary"] == b"\x00\xff" and first["binary_view"] == b"\x02"
+    assert first["decimal"] == decimal.Decimal("1.25")
+    assert first["timestamptz"] == datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert first["list"] == [1, None, 3] and first["struct"] == {"a": 1, "b": "x"}
+    assert first["nothing"] is None
+    assert set(rows[2][1:]) == {None}
+
+
 def test_parameters_are_typed_values_never_sql_text(con: pintail.Connection) -> None:
     utc = datetime.timezone.utc
     values = [

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
-use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::execution::{SessionState, SessionStateBuilder, TaskContext};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
@@ -463,12 +463,22 @@ impl Session {
 
     /// Plans and runs a parsed statement (file references resolved).
     pub async fn run_df_statement(&self, stmt: DFStatement, text: &str) -> Result<QueryResult> {
-        let plan = self.plan_statement(stmt).await?;
-        self.run_plan(plan, text).await
+        // the state the statement is planned in also runs it: a state is a
+        // deep copy (every function's name), too dear to make twice for a
+        // statement that takes a fraction of a millisecond
+        let state = self.inner.ctx.state();
+        let plan = Box::pin(self.plan_in_state(&state, stmt)).await?;
+        Box::pin(self.run_plan_in(Some(state), plan, text)).await
     }
 
     /// Runs a logical plan; `text` is the SQL it came from, for errors.
     pub async fn run_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        self.run_plan_in(None, plan, text).await
+    }
+
+    /// [`Self::run_plan`], in `state` if given (one made for this
+    /// statement) or a fresh copy of the session's.
+    async fn run_plan_in(&self, state: Option<SessionState>, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
         let plan = params::bind(plan)?;
         for extension in self.extensions() {
             extension.check_plan(self, &plan)?;
@@ -503,7 +513,7 @@ impl Session {
             }
             _ => (None, Vec::new()),
         };
-        self.start_plan(plan, text).await.map_err(|e| match target {
+        self.start_plan(state, plan, text).await.map_err(|e| match target {
             // arrow, on VALUES folded at planning: "Column 'column1' is
             // declared as non-nullable but contains null values"
             Some(t) if let Some(column) = null_in_not_null(e.message(), &columns) => Error::new(
@@ -522,8 +532,14 @@ impl Session {
         })
     }
 
-    async fn start_plan(&self, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
-        if let dml_guard::Verdict::NoRows = dml_guard::check(&self.inner.ctx.state(), &plan)? {
+    async fn start_plan(&self, state: Option<SessionState>, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
+        let (state, logical) = match plan {
+            // DDL and SET change the session: DataFusion's context does those
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => self.inner.ctx.execute_logical_plan(plan).await?.into_parts(),
+            // the rest it would only wrap in a copy of its state
+            plan => (state.unwrap_or_else(|| self.inner.ctx.state()), plan),
+        };
+        if let dml_guard::Verdict::NoRows = dml_guard::check(&state, &logical)? {
             let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
@@ -531,8 +547,6 @@ impl Session {
             )?;
             return Ok(self.batches_result(schema, vec![batch], text));
         }
-        let df = self.inner.ctx.execute_logical_plan(plan).await?;
-        let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
         let progress = ProgressHandle::new(Some(Arc::clone(&physical)), self.inner.stores.bytes_read());
         let memory = self.memory_context();
@@ -573,17 +587,23 @@ impl Session {
     /// [`Self::plan_statement`] with unqualified names looked up in
     /// `catalog.schema` instead of the current schema (a view's query is
     /// planned where the view lives).
-    async fn plan_statement_in(&self, mut stmt: DFStatement, home: Option<(&str, &str)>) -> Result<LogicalPlan> {
-        let scans = self.collect(&mut stmt)?;
+    async fn plan_statement_in(&self, stmt: DFStatement, home: Option<(&str, &str)>) -> Result<LogicalPlan> {
         let mut state = self.inner.ctx.state();
         if let Some((catalog, schema)) = home {
             let options = &mut state.config_mut().options_mut().catalog;
             options.default_catalog = catalog.to_string();
             options.default_schema = schema.to_string();
         }
+        self.plan_in_state(&state, stmt).await
+    }
+
+    /// Plans a statement in `state`: resolves its file references, then
+    /// hands it to DataFusion's planner.
+    async fn plan_in_state(&self, state: &SessionState, mut stmt: DFStatement) -> Result<LogicalPlan> {
+        let scans = self.collect(&mut stmt)?;
         let planned = async {
             for s in &scans {
-                let table = self.resolve_target(&state, &s.target).await?;
+                let table = self.resolve_target(state, &s.target).await?;
                 self.inner.scans.park(s.placeholder.clone(), table);
             }
             state.statement_to_plan(stmt).await.map_err(Error::from)
@@ -597,7 +617,7 @@ impl Session {
 
     async fn resolve_target(
         &self,
-        state: &datafusion::execution::SessionState,
+        state: &SessionState,
         target: &ScanTarget,
     ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
         match target {

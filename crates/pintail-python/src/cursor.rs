@@ -21,7 +21,8 @@ use pyo3_arrow::PyTable;
 use crate::connection::{Connection, returns_rows};
 use crate::errors::{IntoPyResult, ProgrammingError};
 use crate::params::scalars;
-use crate::relation::{Rows, one_statement, open_statement, tuples};
+use crate::relation::{Rows, one_statement, open_statement};
+use crate::tuples::tuples;
 use crate::run::block_on_progress;
 
 /// A DB-API cursor: runs statements and reads their results.
@@ -114,7 +115,7 @@ impl Cursor {
         if batches.is_empty() {
             return Ok(PyList::empty(py).into_any());
         }
-        tuples(py, schema, batches)
+        tuples(py, &schema, &batches)
     }
 }
 

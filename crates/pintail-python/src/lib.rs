@@ -25,6 +25,7 @@ mod params;
 mod relation;
 mod replacement;
 mod run;
+mod tuples;
 
 use pyo3::prelude::*;
 

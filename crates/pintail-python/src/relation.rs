@@ -20,12 +20,13 @@ use pintail_core::{Bindings, Error, ErrorKind, QueryResult, Session, Statement, 
 use pintail_format::{OutputMode, TableLimits};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyList, PyTuple};
+use pyo3::types::{PyCapsule, PyList};
 use pyo3_arrow::PyTable;
 use pyo3_arrow::ffi::{ArrayIterator, to_stream_pycapsule};
 
 use crate::errors::{IntoPyResult, NotSupportedError};
 use crate::replacement::tables_for;
+use crate::tuples::tuples;
 use crate::run::{ProgressMode, block_on, block_on_detached, block_on_progress};
 
 /// The name a composed relation gives the one it wraps.
@@ -303,7 +304,7 @@ impl Relation {
         if taken.is_empty() && n.is_some() {
             return Ok(None);
         }
-        Ok(Some(tuples(py, schema, taken)?))
+        Ok(Some(tuples(py, &schema, &taken)?))
     }
 }
 
@@ -505,22 +506,6 @@ impl Relation {
         let progress = Some((result.progress(), self.progress));
         block_on_progress(py, result.drain(), progress)?.py_err()
     }
-}
-
-/// Batches as a list of tuples (through pyarrow).
-pub(crate) fn tuples(py: Python<'_>, schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Bound<'_, PyAny>> {
-    let table = PyTable::try_new(batches, schema)?.into_pyarrow(py)?;
-    let columns = table
-        .getattr("columns")?
-        .try_iter()?
-        .map(|c| c?.call_method0("to_pylist"))
-        .collect::<PyResult<Vec<_>>>()?;
-    let builtins = py.import("builtins")?;
-    if columns.is_empty() {
-        return Ok(PyList::empty(py).into_any());
-    }
-    let zipped = builtins.getattr("zip")?.call1(PyTuple::new(py, columns)?)?;
-    builtins.getattr("list")?.call1((zipped,))
 }
 
 /// Rows an HTML table shows.

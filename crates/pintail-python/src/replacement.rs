@@ -31,7 +31,9 @@ use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
 use pintail_core::{Session, Statement};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
+use pyo3::intern;
 use pyo3_arrow::PyRecordBatchReader;
 
 use crate::errors::IntoPyResult;
@@ -55,33 +57,41 @@ pub(crate) fn tables_for(
         })
         .collect();
     let mut seen = HashSet::new();
-    let mut out = Vec::new();
+    let mut names = Vec::new();
     for t in tokens {
         let Token::Word(w) = &t.token else { continue };
         if !matches!(w.quote_style, None | Some('"'))
+            || (w.quote_style.is_none() && NEVER_A_TABLE.contains(&w.keyword))
             || !is_identifier(&w.value)
             || ctes.contains(w.value.as_str())
-            || !seen.insert(w.value.clone())
+            || !seen.insert(w.value.as_str())
         {
             continue;
         }
         let as_table = if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() };
-        if session.context().table_exist(as_table.as_str()).unwrap_or(false) {
-            continue;
+        if !session.context().table_exist(as_table.as_str()).unwrap_or(false) {
+            names.push(w.value.as_str());
         }
-        let Some(value) = find_variable(py, &w.value)? else { continue };
+    }
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = find_variables(py, &names)?;
+    let mut out = Vec::new();
+    for (name, value) in names.into_iter().zip(found) {
+        let Some(value) = value else { continue };
         // a relation: its query, planned as a view
         if let Ok(relation) = value.cast::<Relation>() {
             let (inner, sql, bindings) = relation.get().parts()?;
             let plan = block_on(py, async move { inner.plan_relation_with(&sql, bindings).await })?.py_err()?;
-            out.push((w.value.clone(), Arc::new(ViewTable::new(plan, None)) as Arc<dyn TableProvider>));
+            out.push((name.to_string(), Arc::new(ViewTable::new(plan, None)) as Arc<dyn TableProvider>));
             continue;
         }
         let Some(source) = Source::of(&value)? else { continue };
         let first = source.open(&value)?;
         let schema = without_metadata(&first.schema());
         let stream = Arc::new(PythonStream {
-            name: w.value.clone(),
+            name: name.to_string(),
             object: value.unbind(),
             source,
             schema: Arc::clone(&schema),
@@ -89,36 +99,82 @@ pub(crate) fn tables_for(
         });
         let table = StreamingTable::try_new(schema, vec![stream])
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-        out.push((w.value.clone(), Arc::new(table) as Arc<dyn TableProvider>));
+        out.push((name.to_string(), Arc::new(table) as Arc<dyn TableProvider>));
     }
     Ok(out)
 }
+
+/// Keywords that, unquoted, begin or join a clause and so never name a
+/// table: no variable is looked up for them (`SELECT 42` looks up none).
+const NEVER_A_TABLE: &[Keyword] = &[
+    Keyword::SELECT,
+    Keyword::FROM,
+    Keyword::WHERE,
+    Keyword::GROUP,
+    Keyword::BY,
+    Keyword::HAVING,
+    Keyword::ORDER,
+    Keyword::LIMIT,
+    Keyword::OFFSET,
+    Keyword::AS,
+    Keyword::AND,
+    Keyword::OR,
+    Keyword::NOT,
+    Keyword::NULL,
+    Keyword::TRUE,
+    Keyword::FALSE,
+    Keyword::ON,
+    Keyword::JOIN,
+    Keyword::UNION,
+    Keyword::EXCEPT,
+    Keyword::INTERSECT,
+    Keyword::DISTINCT,
+    Keyword::CASE,
+    Keyword::WHEN,
+    Keyword::THEN,
+    Keyword::ELSE,
+    Keyword::END,
+    Keyword::IN,
+    Keyword::IS,
+    Keyword::LIKE,
+    Keyword::BETWEEN,
+    Keyword::WITH,
+    Keyword::INSERT,
+    Keyword::INTO,
+    Keyword::VALUES,
+];
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// The value `name` is bound to in the nearest frame outside this package
-/// that binds it (its locals, then its globals), going outwards.
-fn find_variable<'py>(py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let mut frame = Some(py.import("sys")?.call_method1("_getframe", (0,))?);
-    while let Some(f) = frame.filter(|f| !f.is_none()) {
-        let globals = f.getattr("f_globals")?.cast_into::<PyDict>()?;
-        let module: Option<String> = globals.get_item("__name__")?.and_then(|n| n.extract().ok());
+/// The value each of `names` is bound to in the nearest frame outside this
+/// package that binds it (its locals, then its globals), going outwards:
+/// one walk of the frames for all of them.
+fn find_variables<'py>(py: Python<'py>, names: &[&str]) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
+    static GETFRAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let getframe = GETFRAME.get_or_try_init(py, || py.import("sys")?.getattr("_getframe").map(Bound::unbind))?;
+    let mut found: Vec<Option<Bound<'py, PyAny>>> = vec![None; names.len()];
+    let mut left = names.len();
+    let mut frame = Some(getframe.bind(py).call1((0,))?);
+    while let Some(f) = frame.filter(|f| !f.is_none() && left > 0) {
+        let globals = f.getattr(intern!(py, "f_globals"))?.cast_into::<PyDict>()?;
+        let module: Option<String> = globals.get_item(intern!(py, "__name__"))?.and_then(|n| n.extract().ok());
         let ours = module.as_deref().is_some_and(|m| m == "pintail" || m.starts_with("pintail."));
         if !ours {
-            let locals = f.getattr("f_locals")?;
-            if locals.contains(name)? {
-                return Ok(Some(locals.get_item(name)?));
-            }
-            if let Some(value) = globals.get_item(name)? {
-                return Ok(Some(value));
+            let locals = f.getattr(intern!(py, "f_locals"))?;
+            for (name, slot) in names.iter().zip(found.iter_mut()).filter(|(_, slot)| slot.is_none()) {
+                let value = if locals.contains(*name)? { Some(locals.get_item(*name)?) } else { globals.get_item(*name)? };
+                if value.is_some() {
+                    *slot = value;
+                    left -= 1;
+                }
             }
         }
-        frame = Some(f.getattr("f_back")?);
+        frame = Some(f.getattr(intern!(py, "f_back"))?);
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// `schema` without its schema-level metadata: pandas writes its own

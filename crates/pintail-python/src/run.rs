@@ -1,11 +1,11 @@
 //! Running Pintail's async work from Python threads.
 //!
 //! One multi-threaded tokio runtime serves every connection of the process.
-//! [`block_on`] spawns the work on it and waits with the GIL released,
-//! waking every [`SIGNAL_POLL`] to let Python run its signal handlers: when
-//! one raises (Ctrl-C's `KeyboardInterrupt`), the task is aborted, which
-//! drops the query's streams and so cancels it, and the exception goes to
-//! the caller.
+//! [`block_on`] runs the work on it from the calling thread with the GIL
+//! released, waking every [`SIGNAL_POLL`] to let Python run its signal
+//! handlers: when one raises (Ctrl-C's `KeyboardInterrupt`), the work is
+//! dropped, which drops the query's streams and so cancels it, and the
+//! exception goes to the caller.
 //!
 //! A query that is still running after a second shows a progress line on
 //! stderr, as the CLI does (`⠙ 1,234,567 rows · 45.3 MiB · 3.2 s`), redrawn
@@ -14,9 +14,11 @@
 //! setting (or `PINTAIL_NO_PROGRESS`) says otherwise.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use pintail_core::ProgressHandle;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -140,8 +142,8 @@ fn write_stderr(py: Python<'_>, text: &str) {
 /// returned).
 pub(crate) fn block_on<F, T>(py: Python<'_>, work: F) -> PyResult<T>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = T> + Send,
+    T: Send,
 {
     block_on_progress(py, work, None)
 }
@@ -150,8 +152,8 @@ where
 /// runs a while and `mode` allows.
 pub(crate) fn block_on_progress<F, T>(py: Python<'_>, work: F, progress: Option<(ProgressHandle, ProgressMode)>) -> PyResult<T>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = T> + Send,
+    T: Send,
 {
     let mut line = progress.filter(|(_, mode)| mode.shows(py)).map(|(handle, _)| ProgressLine {
         handle,
@@ -168,30 +170,41 @@ where
 
 fn wait<F, T>(py: Python<'_>, work: F, line: &mut Option<ProgressLine>) -> PyResult<T>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = T> + Send,
+    T: Send,
 {
     let rt = runtime()?;
-    let mut task = rt.spawn(work);
+    // polled on this thread, not spawned onto a worker: a short statement
+    // then costs no hand-over between threads (tasks the query spawns still
+    // run on the runtime's workers); a panic is caught as a task's would be
+    let mut work = std::pin::pin!(AssertUnwindSafe(work).catch_unwind());
     loop {
-        let waited = py.detach(|| rt.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut task).await }));
+        let waited = py.detach(|| rt.block_on(async { tokio::time::timeout(SIGNAL_POLL, work.as_mut()).await }));
         match waited {
             Ok(Ok(done)) => return Ok(done),
-            Ok(Err(e)) if e.is_panic() => {
-                return Err(PyRuntimeError::new_err(format!("internal error: a Pintail task panicked: {e}")));
+            Ok(Err(panic)) => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "internal error: a Pintail task panicked: {}",
+                    panic_message(panic.as_ref())
+                )));
             }
-            Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("internal error: a Pintail task failed: {e}"))),
             Err(_elapsed) => {
-                if let Err(raised) = py.check_signals() {
-                    task.abort();
-                    return Err(raised);
-                }
+                // on a raise, returning drops the work, which cancels the query
+                py.check_signals()?;
                 if let Some(line) = line {
                     line.draw(py);
                 }
             }
         }
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Runs `work` to the end on the runtime from a thread that does not hold
