@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import inspect
 import pathlib
 
@@ -72,3 +73,13 @@ def test_exceptions_follow_pep_249() -> None:
     for name in ("DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
         assert issubclass(getattr(pintail, name), pintail.DatabaseError), name
     assert pintail.Error.__module__ == "pintail"
+
+
+def test_the_installed_package_is_the_stable_abi_wheel() -> None:
+    # what `uv pip install ./python` builds: one module for every CPython
+    # from 3.10 (a free-threaded interpreter would get its own build)
+    assert pathlib.Path(_pintail.__file__).name == "_pintail.abi3.so"
+    metadata = importlib.metadata.distribution("pintail")
+    wheel = (metadata.locate_file(f"pintail-{metadata.version}.dist-info") / "WHEEL").read_text()
+    assert "Tag: cp310-abi3-" in wheel
+    assert metadata.requires == ["pyarrow>=15"]

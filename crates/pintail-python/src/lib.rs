@@ -7,10 +7,10 @@
 //! Arrow C stream interface (`__arrow_c_stream__`), so PyArrow, pandas and
 //! Polars take the buffers without a copy.
 //!
-//! Every query runs on one shared tokio runtime with the GIL released
-//! (`Python::detach`); the calling thread wakes every 50 ms to let Python
-//! deliver signals, so Ctrl-C raises `KeyboardInterrupt` and cancels the
-//! query. The classes are `frozen` and `Send + Sync`, and the module
+//! Every query is driven from the calling thread on one shared tokio
+//! runtime with the GIL released (`Python::detach`); the thread wakes every
+//! 50 ms to let Python deliver signals, so Ctrl-C raises `KeyboardInterrupt`
+//! and cancels the query. The classes are `frozen` and `Send + Sync`, and the module
 //! declares that it does not need the GIL, so free-threaded CPython runs
 //! queries from many threads at once.
 //!
