@@ -83,6 +83,32 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve a database over the Postgres wire protocol, to psql, psycopg
+    /// and any Postgres client: pintail serve my.db --pg 127.0.0.1:5433
+    Serve {
+        /// Database every connection opens (a directory of Delta Lake
+        /// tables), created if it does not exist; without one, each
+        /// connection gets an in-memory session.
+        #[arg(value_name = "DB")]
+        database: Option<PathBuf>,
+
+        /// Open the database read-only: statements that would change it fail.
+        #[arg(long = "read-only", requires = "database")]
+        read_only: bool,
+
+        /// Address of the Postgres wire listener (loopback only, until
+        /// authentication is configured).
+        #[arg(long = "pg", value_name = "ADDRESS")]
+        pg: Option<std::net::SocketAddr>,
+
+        /// Memory each query's operators may use before spilling or failing.
+        #[arg(long = "memory-limit", value_name = "SIZE", env = "PINTAIL_MEMORY_LIMIT")]
+        memory_limit: Option<String>,
+
+        /// Parallelism of each query (default: the number of cores).
+        #[arg(long = "threads", value_name = "N", env = "PINTAIL_THREADS")]
+        threads: Option<String>,
+    },
     /// Print a shell completion script: pintail completions bash > /etc/bash_completion.d/pintail
     Completions {
         /// The shell to complete in.
