@@ -5,17 +5,7 @@ import os
 import pathlib
 import subprocess
 
-import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def binary() -> str:
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    path = pathlib.Path(target) / "debug" / "pintail"
-    if not path.exists():
-        pytest.fail(f"build pintail first: {path} is missing")
-    return str(path)
+from pintail_binary import ROOT, binary
 
 
 def pintail(db: pathlib.Path, *sql: str) -> list[dict]:

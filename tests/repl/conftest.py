@@ -9,18 +9,10 @@ import pathlib
 
 import pexpect
 import pytest
+from pintail_binary import ROOT, binary
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROMPT = "pintail> "
 DSR = r"\x1b\[6n"
-
-
-def binary() -> str:
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    path = pathlib.Path(target) / "debug" / "pintail"
-    if not path.exists():
-        pytest.fail(f"build pintail first: {path} is missing")
-    return str(path)
 
 
 class Repl:

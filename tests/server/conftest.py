@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import socket
 import subprocess
@@ -11,16 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def binary() -> str:
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    path = pathlib.Path(target) / "debug" / "pintail"
-    if not path.exists():
-        pytest.fail(f"build pintail first: {path} is missing")
-    return str(path)
+from pintail_binary import ROOT, binary
 
 
 def free_port() -> int:

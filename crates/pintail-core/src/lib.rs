@@ -45,7 +45,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use scan::AsOf;
 pub use extension::Extension;
 pub use params::Bindings;
-pub use result::{Progress, ProgressHandle, QueryResult};
+pub use result::{Progress, ProgressHandle, QueryResult, changed_rows};
 pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};
 pub use settings::{SettingName, Settings};
 pub use statement::{Statement, StatementKind, is_complete, split_statements};

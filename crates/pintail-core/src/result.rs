@@ -252,3 +252,22 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "unknown panic".to_string()
     }
 }
+
+/// The number of rows an `INSERT`, `UPDATE`, `DELETE` or `MERGE` changed,
+/// read from its result (one `count` column of `UInt64`); `None` for the
+/// result of any other statement.
+pub fn changed_rows(batches: &[RecordBatch]) -> Option<u64> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, UInt64Type};
+    let mut total = None;
+    for batch in batches {
+        let schema = batch.schema();
+        let [field] = schema.fields().as_ref() else { return None };
+        if field.name() != "count" || *field.data_type() != DataType::UInt64 {
+            return None;
+        }
+        let column = batch.column(0).as_primitive::<UInt64Type>();
+        total = Some(total.unwrap_or(0) + column.iter().flatten().sum::<u64>());
+    }
+    total
+}

@@ -11,8 +11,6 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, UInt64Type};
 use pintail_core::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -94,7 +92,7 @@ impl Cursor {
         }
         let progress = Some((result.progress(), mode));
         let batches = block_on_progress(py, result.collect(), progress)?.py_err()?;
-        Ok((None, changed_rows(&batches)))
+        Ok((None, pintail_core::changed_rows(&batches).map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))))
     }
 
     /// The rows left of the open result.
@@ -319,17 +317,4 @@ fn columns_of(rows: &Rows) -> Vec<(String, String, bool)> {
 /// The error for a fetch with no result to read.
 fn no_result() -> PyErr {
     ProgrammingError::new_err("there is no result to fetch: the last statement returned no rows, or none ran")
-}
-
-/// The row count a write statement returns (one row, one `count` column).
-fn changed_rows(batches: &[arrow::array::RecordBatch]) -> i64 {
-    let [batch] = batches else { return -1 };
-    if batch.num_columns() != 1 || batch.num_rows() != 1 || batch.schema().field(0).name() != "count" {
-        return -1;
-    }
-    let column = batch.column(0);
-    match column.data_type() {
-        DataType::UInt64 if column.is_valid(0) => column.as_primitive::<UInt64Type>().value(0) as i64,
-        _ => -1,
-    }
 }

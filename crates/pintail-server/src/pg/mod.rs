@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef, UInt64Type};
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::{Sink, StreamExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
@@ -149,7 +148,7 @@ impl Handlers {
                         return Err(e);
                     }
                 };
-                let count = changed_rows(&batches);
+                let count = pintail_core::changed_rows(&batches).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
                 log.rows(count);
                 let tag = if tag == "INSERT" { Tag::new(tag).with_oid(0) } else { Tag::new(tag) };
                 Ok(Response::Execution(tag.with_rows(count)))
@@ -220,26 +219,6 @@ impl Verb {
             _ => Self::Rows,
         }
     }
-}
-
-/// The row count a write statement returns (one row, one `count` column).
-fn changed_rows(batches: &[RecordBatch]) -> usize {
-    batches
-        .iter()
-        .filter(|b| b.num_columns() == 1 && b.schema().field(0).name() == "count")
-        .map(|b| {
-            let column = b.column(0);
-            match column.data_type() {
-                DataType::UInt64 => column
-                    .as_primitive::<UInt64Type>()
-                    .iter()
-                    .flatten()
-                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-                    .sum(),
-                _ => 0,
-            }
-        })
-        .sum()
 }
 
 /// A result's batches as data rows, logged when the stream ends or is
