@@ -33,6 +33,16 @@ class Server:
         return self.log.read_text().splitlines()
 
 
+def psql(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's psql against `server`, stopping at the first error."""
+    return subprocess.run(
+        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(server.port), "-U", "tester", "db", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def start(args: list[str], tmp: pathlib.Path) -> Server:
     port = free_port()
     log = tmp / "server.log"

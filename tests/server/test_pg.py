@@ -9,16 +9,7 @@ import subprocess
 
 import psycopg
 import pytest
-from conftest import ROOT, Server, binary, free_port
-
-
-def psql(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(server.port), "-U", "tester", "pintail", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from conftest import ROOT, Server, binary, free_port, psql
 
 
 def test_psql_runs_statements_and_reads_rows(server: Server) -> None:

@@ -64,7 +64,7 @@ impl Statement {
     }
 
     /// The byte range in [`Self::text`] of tokens `first..=last`.
-    pub(crate) fn token_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
+    pub fn token_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
         let base = self.tokens[0].span.start;
         let start = offset_in(&self.text, base, self.tokens[first].span.start);
         let end = offset_in(&self.text, base, self.tokens[last].span.end);

@@ -13,7 +13,18 @@
 //!   query flows (parse, bind, describe, execute, portals with row limits),
 //!   message framing and TLS negotiation.
 //! - [`arrow_pg`] (0.16) maps Arrow types to Postgres types and encodes
-//!   record batches as data rows, in text and binary formats.
+//!   record batches as data rows, in text and binary formats, and the
+//!   values of `COPY ... TO STDOUT` (with pgwire's `CopyEncoder`).
+//! - `datafusion-pg-catalog` (0.19) supplies `pg_catalog` (tables built
+//!   from the session's catalog, the rest as snapshots of an empty
+//!   Postgres), the catalog functions and the rewrites that let psql's and
+//!   SQLAlchemy's introspection queries plan. Pintail routes only catalog
+//!   queries through them (see `pg::catalog`), shows a client only the
+//!   served database, and adds what those clients still needed
+//!   (`to_regtype`, `pg_type_is_visible`, `pg_get_indexdef`, `version()`
+//!   in Postgres' words, `pg_table_is_visible` by search path, `pg_index`
+//!   with array keys, the `pg_class` columns SQLAlchemy reads, `SHOW` of
+//!   Postgres settings).
 //! - `datafusion-postgres` (0.19), the ready-made server over a DataFusion
 //!   `SessionContext`, was evaluated and not used: it runs every query
 //!   through one shared context with DataFusion's own parser, where Pintail
@@ -24,7 +35,10 @@
 //!   statement routing and command tags, typed parameters bound as values
 //!   (never spliced into SQL), errors mapped to SQLSTATE codes with
 //!   Pintail's message and hint, one log line per connection and per query,
-//!   and the refusal to listen beyond loopback while no authentication is
+//!   cancel requests and `--query-timeout` that stop a statement while it
+//!   plans, runs or streams its rows (pgwire's own cancel covers only the
+//!   first), `--max-connections` with Postgres' FATAL refusal, and the
+//!   refusal to listen beyond loopback while no authentication is
 //!   configured.
 
 pub mod pg;
@@ -33,11 +47,12 @@ mod log;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pintail_core::{Error, ErrorKind, Result, Session, Settings};
 
 /// What `pintail serve` serves, and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// The database each connection opens (`None`: an in-memory session
     /// per connection).
@@ -48,6 +63,32 @@ pub struct ServeOptions {
     pub pg: Option<SocketAddr>,
     /// Settings every connection's session starts with.
     pub settings: Settings,
+    /// How long one statement may run before it is cancelled (`None`: no
+    /// limit).
+    pub query_timeout: Option<Duration>,
+    /// How many clients may be connected at once; more are refused
+    /// (`pintail serve` takes 100 by default, as Postgres).
+    pub max_connections: usize,
+}
+
+/// Reads a duration as `--query-timeout` takes it: `30s`, `1.5s`,
+/// `500ms`, `2min`, `1h`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let bad = |why: &str| {
+        Error::new(ErrorKind::InvalidOption, format!("'{text}' is not a duration{why}")).with_hint("write 30s, 500ms, 2min or 1h")
+    };
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad(""))?;
+    let seconds_per = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "ms" | "millisecond" | "milliseconds" => 0.001,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        other => return Err(bad(&format!(": unknown unit '{other}'"))),
+    };
+    Duration::try_from_secs_f64(value * seconds_per).ok().filter(|d| !d.is_zero()).ok_or_else(|| bad(": it must be more than zero"))
 }
 
 impl ServeOptions {
@@ -112,5 +153,24 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_refuse_nonsense() {
+        let ok = |t: &str| parse_duration(t).map_err(|e| e.message().to_owned());
+        assert_eq!(ok("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(ok("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(ok("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(ok("2 min"), Ok(Duration::from_mins(2)));
+        assert_eq!(ok("1h"), Ok(Duration::from_hours(1)));
+        assert_eq!(ok("soon"), Err("'soon' is not a duration".to_owned()));
+        assert_eq!(ok("5 parsecs"), Err("'5 parsecs' is not a duration: unknown unit 'parsecs'".to_owned()));
+        assert_eq!(ok("0s"), Err("'0s' is not a duration: it must be more than zero".to_owned()));
+        assert!(ok("1e400").is_err());
     }
 }

@@ -274,6 +274,9 @@ impl Extension for StorageExtension {
                 TransactionControl::Begin => self.txns.begin()?,
                 TransactionControl::Commit => self.txns.commit().await?,
                 TransactionControl::Rollback => self.txns.rollback().await?,
+                TransactionControl::Savepoint(name) => self.txns.set_savepoint(&name)?,
+                TransactionControl::Release(name) => self.txns.release_savepoint(&name)?,
+                TransactionControl::RollbackTo(name) => self.txns.rollback_to_savepoint(&name)?,
             }
             return Ok(Some(session.empty_result(s.text())));
         }
@@ -413,18 +416,24 @@ fn ddl_words(ddl: &DdlStatement) -> &'static str {
     }
 }
 
-/// `BEGIN`, `COMMIT` or `ROLLBACK`, in their spellings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `BEGIN`, `COMMIT` or `ROLLBACK`, in their spellings, and the
+/// savepoint statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum TransactionControl {
     Begin,
     Commit,
     Rollback,
+    Savepoint(String),
+    Release(String),
+    RollbackTo(String),
 }
 
 impl TransactionControl {
     /// `BEGIN [TRANSACTION | WORK]`, `START TRANSACTION`, `COMMIT [TRANSACTION
     /// | WORK]`, `END [TRANSACTION]`, `ROLLBACK [TRANSACTION | WORK]`,
-    /// `ABORT`; `None` for any other statement.
+    /// `ABORT`, `SAVEPOINT name`, `RELEASE [SAVEPOINT] name`, `ROLLBACK
+    /// [TRANSACTION | WORK] TO [SAVEPOINT] name`; `None` for any other
+    /// statement.
     fn of(s: &Statement) -> Result<Option<Self>> {
         let words: Vec<Option<String>> = s.tokens().iter().map(|t| words_upper(&t.token)).collect();
         let Some(Some(first)) = words.first() else { return Ok(None) };
@@ -438,22 +447,35 @@ impl TransactionControl {
             }
             "COMMIT" | "END" => (Self::Commit, &words[1..]),
             "ROLLBACK" | "ABORT" => (Self::Rollback, &words[1..]),
-            "SAVEPOINT" | "RELEASE" => {
-                return Err(Error::new(ErrorKind::NotSupported, format!("{first} is not supported"))
-                    .with_hint("a transaction commits or rolls back as a whole"));
+            "SAVEPOINT" => return savepoint_name(s, 1, "SAVEPOINT name").map(|n| Some(Self::Savepoint(n))),
+            "RELEASE" => {
+                let skip = if words.get(1).cloned().flatten().as_deref() == Some("SAVEPOINT") { 2 } else { 1 };
+                return savepoint_name(s, skip, "RELEASE [SAVEPOINT] name").map(|n| Some(Self::Release(n)));
             }
             _ => return Ok(None),
         };
-        match rest {
-            [] => Ok(Some(control)),
-            [Some(w)] if w == "TRANSACTION" || w == "WORK" => Ok(Some(control)),
-            _ if control == Self::Rollback && rest.iter().any(|w| w.as_deref() == Some("TO")) => {
-                Err(Error::new(ErrorKind::NotSupported, "ROLLBACK TO a savepoint is not supported")
-                    .with_hint("a transaction commits or rolls back as a whole"))
+        let rest: Vec<&str> = rest.iter().map(|w| w.as_deref().unwrap_or("")).collect();
+        match rest.as_slice() {
+            [] | ["TRANSACTION" | "WORK"] => Ok(Some(control)),
+            [.., "TO", _] | [.., "TO", "SAVEPOINT", _] if control == Self::Rollback => {
+                let skip = 1 + rest.iter().position(|w| *w == "TO").unwrap_or(0) + 1;
+                let skip = if rest.get(skip - 1) == Some(&"SAVEPOINT") { skip + 1 } else { skip };
+                savepoint_name(s, skip, "ROLLBACK TO [SAVEPOINT] name").map(|n| Some(Self::RollbackTo(n)))
             }
             _ => Err(Error::new(ErrorKind::NotSupported, format!("{} with options is not supported: {}", first, s.text()))
                 .with_hint("write BEGIN, COMMIT or ROLLBACK; transactions here are serializable for the one table they write")),
         }
+    }
+}
+
+/// The savepoint name that is the last token of `s`, the `skip`th; an
+/// unquoted name is folded to lower case, as SQL names are.
+fn savepoint_name(s: &Statement, skip: usize, usage: &str) -> Result<String> {
+    let tokens = s.tokens();
+    match (tokens.get(skip).map(|t| &t.token), tokens.len() == skip + 1) {
+        (Some(Token::Word(w)), true) if w.quote_style.is_some() => Ok(w.value.clone()),
+        (Some(Token::Word(w)), true) => Ok(w.value.to_lowercase()),
+        _ => Err(Error::new(ErrorKind::Syntax, format!("expected {usage}, found: {}", s.text()))),
     }
 }
 

@@ -19,7 +19,7 @@
 //! drops its staged files.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -40,6 +40,8 @@ pub(crate) struct Staged {
     base: u64,
     files: RwLock<Arc<InMemory>>,
     closed: AtomicBool,
+    /// How many commits were staged.
+    commits: AtomicU64,
 }
 
 impl Staged {
@@ -48,6 +50,7 @@ impl Staged {
             base,
             files: RwLock::new(Arc::new(InMemory::new())),
             closed: AtomicBool::new(false),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -82,7 +85,21 @@ impl Staged {
 
     /// Stages `bytes` as log file `name`.
     pub(crate) async fn write(&self, name: &str, bytes: bytes::Bytes) -> StoreResult<()> {
-        self.files().put(&Path::from(name), bytes.into()).await.map(|_| ())
+        self.put(&Path::from(name), bytes.into(), PutOptions::default()).await.map(|_| ())
+    }
+
+    /// Stages `payload` as log file `name`, counting the commits.
+    async fn put(&self, name: &Path, payload: PutPayload, opts: PutOptions) -> StoreResult<PutResult> {
+        let put = self.files().put_opts(name, payload, opts).await?;
+        if is_commit_file(name.as_ref()) {
+            self.commits.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(put)
+    }
+
+    /// How many commits the transaction has staged to this table.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// Whether the real log's file `name` belongs to the versions the
@@ -99,6 +116,11 @@ impl Staged {
             && name.as_bytes()[..20].iter().all(u8::is_ascii_digit)
             && name[..20].parse::<u64>().is_ok_and(|v| v <= self.base)
     }
+}
+
+/// Whether `name` is a commit of the log (`00000000000000000007.json`).
+fn is_commit_file(name: &str) -> bool {
+    name.len() == 25 && name.get(20..) == Some(".json") && name.as_bytes()[..20].iter().all(u8::is_ascii_digit)
 }
 
 /// The overlaid log directories of one store: a path in the store and the
@@ -265,7 +287,7 @@ impl ObjectStore for Overlay {
                         source: "the log file exists".into(),
                     });
                 }
-                staged.files().put_opts(&name, payload, opts).await
+                staged.put(&name, payload, opts).await
             }
         }
     }

@@ -58,9 +58,35 @@ struct Txn {
     writes: Option<(PathBuf, String)>,
     /// Why the transaction was aborted, if a statement in it failed.
     aborted: Option<String>,
+    /// The savepoints set, oldest first.
+    savepoints: Vec<Savepoint>,
     /// The session's store for `file://` before the transaction overlaid
     /// it, to put back when it ends, and the layers over it.
     file_store: Option<FileOverlay>,
+}
+
+/// A savepoint: its name and what the transaction had written when it was
+/// set.
+#[derive(Debug)]
+struct Savepoint {
+    name: String,
+    commits: u64,
+    writes: Option<(PathBuf, String)>,
+}
+
+impl Txn {
+    /// How many commits the transaction has staged, over all its tables.
+    fn commits(&self) -> u64 {
+        self.tables.values().map(|t| t.staged.commits()).sum()
+    }
+
+    /// The index of the latest savepoint named `name`.
+    fn savepoint(&self, name: &str) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|s| s.name == name)
+            .ok_or_else(|| Error::plan(format!("savepoint '{name}' does not exist")))
+    }
 }
 
 /// The runtime whose `file://` store a transaction overlaid, the store it
@@ -98,6 +124,11 @@ struct TableTxn {
     read: AtomicBool,
     /// The transaction's snapshots of the table, staged commits and all.
     snapshots: Arc<Snapshots>,
+}
+
+/// The error for a savepoint statement outside a transaction.
+fn outside(what: &str) -> Error {
+    Error::plan(format!("{what} can only be used in a transaction")).with_hint("start one with BEGIN")
 }
 
 fn aborted_error(why: &str) -> Error {
@@ -270,6 +301,51 @@ impl Transactions {
         }
         drop(t);
         outcome
+    }
+
+    /// `SAVEPOINT name`.
+    pub fn set_savepoint(&self, name: &str) -> Result<()> {
+        let mut open = self.lock();
+        let t = open.as_mut().ok_or_else(|| outside("SAVEPOINT"))?;
+        let savepoint = Savepoint {
+            name: name.to_string(),
+            commits: t.commits(),
+            writes: t.writes.clone(),
+        };
+        t.savepoints.push(savepoint);
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: forgets it and the savepoints set after it.
+    pub fn release_savepoint(&self, name: &str) -> Result<()> {
+        let mut open = self.lock();
+        let t = open.as_mut().ok_or_else(|| outside("RELEASE SAVEPOINT"))?;
+        let at = t.savepoint(name)?;
+        t.savepoints.truncate(at);
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: ends the abort of a statement that
+    /// failed after it, and forgets the savepoints set after it. Writes
+    /// staged since the savepoint cannot be taken back one by one (a
+    /// table's staged commits build on each other), so a rollback over
+    /// them is refused; one over reads and failed statements is exact.
+    pub fn rollback_to_savepoint(&self, name: &str) -> Result<()> {
+        let mut open = self.lock();
+        let t = open.as_mut().ok_or_else(|| outside("ROLLBACK TO SAVEPOINT"))?;
+        let at = t.savepoint(name)?;
+        let savepoint = &t.savepoints[at];
+        if t.commits() > savepoint.commits {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("ROLLBACK TO SAVEPOINT cannot undo the writes made since savepoint '{name}'"),
+            )
+            .with_hint("a savepoint can be rolled back to over reads and failed statements; ROLLBACK the whole transaction instead"));
+        }
+        t.writes = savepoint.writes.clone();
+        t.savepoints.truncate(at + 1);
+        t.aborted = None;
+        Ok(())
     }
 
     /// `ROLLBACK`.

@@ -85,33 +85,52 @@ pub struct Cli {
 pub enum Command {
     /// Serve a database over the Postgres wire protocol, to psql, psycopg
     /// and any Postgres client: pintail serve my.db --pg 127.0.0.1:5433
-    Serve {
-        /// Database every connection opens (a directory of Delta Lake
-        /// tables), created if it does not exist; without one, each
-        /// connection gets an in-memory session.
-        #[arg(value_name = "DB")]
-        database: Option<PathBuf>,
-
-        /// Open the database read-only: statements that would change it fail.
-        #[arg(long = "read-only", requires = "database")]
-        read_only: bool,
-
-        /// Address of the Postgres wire listener (loopback only, until
-        /// authentication is configured).
-        #[arg(long = "pg", value_name = "ADDRESS")]
-        pg: Option<std::net::SocketAddr>,
-
-        /// Memory each query's operators may use before spilling or failing.
-        #[arg(long = "memory-limit", value_name = "SIZE", env = "PINTAIL_MEMORY_LIMIT")]
-        memory_limit: Option<String>,
-
-        /// Parallelism of each query (default: the number of cores).
-        #[arg(long = "threads", value_name = "N", env = "PINTAIL_THREADS")]
-        threads: Option<String>,
-    },
+    Serve(ServeArgs),
     /// Print a shell completion script: pintail completions bash > /etc/bash_completion.d/pintail
     Completions {
         /// The shell to complete in.
         shell: Shell,
     },
+}
+
+/// `pintail serve`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Database every connection opens (a directory of Delta Lake
+    /// tables), created if it does not exist; without one, each
+    /// connection gets an in-memory session.
+    #[arg(value_name = "DB")]
+    pub database: Option<PathBuf>,
+
+    /// Open the database read-only: statements that would change it fail.
+    #[arg(long = "read-only", requires = "database")]
+    pub read_only: bool,
+
+    /// Address of the Postgres wire listener (loopback only, until
+    /// authentication is configured).
+    #[arg(long = "pg", value_name = "ADDRESS")]
+    pub pg: Option<std::net::SocketAddr>,
+
+    /// Memory each connection's running query may use before spilling or
+    /// failing.
+    #[arg(long = "memory-limit", value_name = "SIZE", env = "PINTAIL_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+
+    /// Parallelism of each query (default: the number of cores).
+    #[arg(long = "threads", value_name = "N", env = "PINTAIL_THREADS")]
+    pub threads: Option<String>,
+
+    /// Cancel a statement that runs longer than this (30s, 500ms, 2min);
+    /// no limit by default.
+    #[arg(long = "query-timeout", value_name = "DURATION", value_parser = duration)]
+    pub query_timeout: Option<std::time::Duration>,
+
+    /// How many clients may be connected at once; more are refused with
+    /// Postgres' "too many clients" error.
+    #[arg(long = "max-connections", value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    pintail_server::parse_duration(text).map_err(|e| e.message().to_string())
 }

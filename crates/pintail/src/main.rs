@@ -40,35 +40,32 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(Command::Serve { database, read_only, pg, memory_limit, threads }) = cli.command {
-        return runtime.block_on(serve(database, read_only, pg, memory_limit, threads));
+    if let Some(Command::Serve(args)) = cli.command {
+        return runtime.block_on(serve(args));
     }
     runtime.block_on(run(cli))
 }
 
 /// `pintail serve`: runs until Ctrl-C or SIGTERM.
-async fn serve(
-    database: Option<std::path::PathBuf>,
-    read_only: bool,
-    pg: Option<std::net::SocketAddr>,
-    memory_limit: Option<String>,
-    threads: Option<String>,
-) -> ExitCode {
+async fn serve(args: cli::ServeArgs) -> ExitCode {
     let color = color_stderr();
     let mut settings = Settings::for_this_machine();
-    let configured = memory_limit
+    let configured = args
+        .memory_limit
         .map(|v| settings.set(SettingName::MemoryLimit, &v))
         .transpose()
-        .and_then(|_| threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
+        .and_then(|_| args.threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
     if let Err(e) = configured {
         report(&ShellError::Query(e), color);
         return ExitCode::from(2);
     }
     let options = pintail_server::ServeOptions {
-        database: database.filter(|d| d.as_os_str() != ":memory:"),
-        read_only,
-        pg,
+        database: args.database.filter(|d| d.as_os_str() != ":memory:"),
+        read_only: args.read_only,
+        pg: args.pg,
         settings,
+        query_timeout: args.query_timeout,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     match pintail_server::serve(options).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,24 +10,28 @@
 //! plans a statement when it is parsed, to describe its parameters and its
 //! columns, and runs it with its parameters bound as typed values.
 
+mod catalog;
+mod copy;
 mod errors;
 mod params;
+mod startup;
+mod stop;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::{Sink, StreamExt, stream};
-use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pintail_core::datafusion::common::ScalarValue;
@@ -39,10 +43,14 @@ use tokio::net::TcpListener;
 use crate::ServeOptions;
 use crate::log;
 use errors::{to_pg, user};
+use startup::{CancelKey, Refusal, Refused, Startup};
+use stop::Stop;
 
 /// Takes connections from `listener` until the task is dropped.
 pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
     let options = Arc::new(options);
+    let startup = Arc::new(Startup { cancels: Arc::new(ConnectionManager::new()) });
+    let connected = Arc::new(AtomicUsize::new(0));
     let ids = AtomicU64::new(1);
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -50,24 +58,41 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
             Err(e) => {
                 // out of file descriptors and the like: the listener itself is fine
                 log::line(&[("event", "accept_error"), ("error", &e.to_string())]);
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let options = Arc::clone(&options);
+        let startup = Arc::clone(&startup);
+        let slot = Slot::take(&connected);
         tokio::spawn(async move {
             let started = Instant::now();
-            let session = match options.session() {
+            let refusal = if slot.count > options.max_connections {
+                Some(Refusal { code: "53300", message: "sorry, too many clients already".to_owned() })
+            } else {
+                None
+            };
+            let session = match refusal {
+                Some(refusal) => Err(refusal),
+                None => options.session().and_then(|s| catalog::install(&s).map(|()| s)).map_err(|e| Refusal {
+                    code: errors::sqlstate(&e),
+                    message: e.message().to_owned(),
+                }),
+            };
+            let session = match session {
                 Ok(s) => s,
-                Err(e) => {
-                    log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", e.message())]);
+                Err(refusal) => {
+                    log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
+                    let _ = pgwire::tokio::process_socket(socket, None, Refused(Arc::new(refusal))).await;
+                    drop(slot);
                     return;
                 }
             };
             log::line(&[("event", "connect"), ("connection", &id.to_string()), ("client", &peer.to_string())]);
-            let handlers = Arc::new(Handlers::new(session, peer, id));
+            let handlers = Arc::new(Handlers::new(session, peer, id, startup, options.query_timeout));
             let outcome = pgwire::tokio::process_socket(socket, None, Factory(Arc::clone(&handlers))).await;
+            drop(slot);
             let queries = handlers.queries.load(Ordering::Relaxed).to_string();
             let duration = format!("{:.3}", started.elapsed().as_secs_f64());
             let id = id.to_string();
@@ -83,6 +108,26 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
             }
             log::line(&line);
         });
+    }
+}
+
+/// One connected client, counted for `--max-connections` while it lasts.
+struct Slot {
+    connected: Arc<AtomicUsize>,
+    /// How many clients are connected, this one included.
+    count: usize,
+}
+
+impl Slot {
+    fn take(connected: &Arc<AtomicUsize>) -> Self {
+        let count = connected.fetch_add(1, Ordering::AcqRel) + 1;
+        Self { connected: Arc::clone(connected), count }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.connected.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -104,60 +149,77 @@ pub(crate) struct Handlers {
     id: u64,
     queries: AtomicUsize,
     parser: Arc<Parser>,
+    startup: Arc<Startup>,
+    timeout: Option<Duration>,
 }
 
 impl Handlers {
-    fn new(session: Session, peer: SocketAddr, id: u64) -> Self {
+    fn new(session: Session, peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>) -> Self {
         Self {
             parser: Arc::new(Parser { session: session.clone() }),
             session,
             peer,
             id,
             queries: AtomicUsize::new(0),
+            startup,
+            timeout,
         }
     }
 
-    /// Runs `statement` with `params`; a result with rows is streamed in
-    /// `format`.
-    async fn run(&self, statement: &Statement, params: Vec<ScalarValue>, format: &Format) -> Result<Response> {
+    /// The stop of a statement the client starts now.
+    async fn stop<C: ClientInfo>(&self, client: &C) -> Stop {
+        let handle = client.session_extensions().get::<CancelKey>().map(|key| Arc::clone(&key.handle));
+        Stop::start(handle, self.timeout).await
+    }
+
+    /// Runs `statement` with `params`, until it is done or `stop` comes; a
+    /// result with rows is streamed in `format`.
+    async fn run(&self, statement: &Statement, params: Vec<ScalarValue>, format: &Format, stop: &Stop) -> Result<Response> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let log = QueryLog::new(self.id, self.peer, statement.text());
+        let log = Arc::new(QueryLog::new(self.id, self.peer, statement.text()));
+        tokio::select! {
+            biased;
+            response = self.respond(statement, params, format, stop, Arc::clone(&log)) => response,
+            e = stop.clone().wait() => {
+                log.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn respond(
+        &self,
+        statement: &Statement,
+        params: Vec<ScalarValue>,
+        format: &Format,
+        stop: &Stop,
+        log: Arc<QueryLog>,
+    ) -> Result<Response> {
         let verb = Verb::of(statement);
         let bindings = Bindings { params, tables: Vec::new() };
-        let result = match self.session.execute_with(statement, bindings).await {
-            Ok(r) => r,
-            Err(e) => {
-                log.fail(&e);
-                return Err(e);
-            }
-        };
+        if let Some(copy) = log.check(copy::parse(statement))? {
+            let result = log.check(self.session.execute_with(&copy.query, bindings).await)?;
+            return copy::response(&copy, result, stop.clone(), log).map(Response::CopyOut);
+        }
+        let result = log.check(self.session.execute_with(statement, bindings).await)?;
         match verb {
             Verb::Rows if result.has_columns() => {
                 let fields = Arc::new(
                     arrow_pg::datatypes::arrow_schema_to_pg_fields(&result.schema(), format, None)
                         .map_err(|e| Error::new(pintail_core::ErrorKind::NotSupported, e.to_string()))?,
                 );
-                let rows = encode(result, Arc::clone(&fields), log);
+                let rows = stop.clone().stream(encode(result, Arc::clone(&fields), Arc::clone(&log)), log);
                 Ok(Response::Query(QueryResponse::new(fields, rows)))
             }
             Verb::Changed(tag) => {
-                let batches = match result.collect().await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        log.fail(&e);
-                        return Err(e);
-                    }
-                };
+                let batches = log.check(result.collect().await)?;
                 let count = pintail_core::changed_rows(&batches).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
                 log.rows(count);
                 let tag = if tag == "INSERT" { Tag::new(tag).with_oid(0) } else { Tag::new(tag) };
                 Ok(Response::Execution(tag.with_rows(count)))
             }
             verb => {
-                if let Err(e) = result.drain().await {
-                    log.fail(&e);
-                    return Err(e);
-                }
+                log.check(result.drain().await)?;
                 Ok(match verb {
                     Verb::Begin => Response::TransactionStart(Tag::new("BEGIN")),
                     Verb::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
@@ -207,7 +269,12 @@ impl Verb {
             Keyword::MERGE => Self::Changed("MERGE"),
             Keyword::BEGIN | Keyword::START => Self::Begin,
             Keyword::COMMIT | Keyword::END => Self::Commit,
+            // ROLLBACK TO SAVEPOINT leaves the transaction open
+            Keyword::ROLLBACK if statement.tokens().iter().any(|t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::TO)) => {
+                Self::Other("ROLLBACK".to_owned())
+            }
             Keyword::ROLLBACK | Keyword::ABORT => Self::Rollback,
+            Keyword::SAVEPOINT | Keyword::RELEASE => Self::Other(words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()),
             Keyword::CREATE | Keyword::DROP | Keyword::ALTER => {
                 Self::Other(words.iter().map(|w| w.to_ascii_uppercase()).collect::<Vec<_>>().join(" "))
             }
@@ -226,9 +293,8 @@ impl Verb {
 fn encode(
     result: pintail_core::QueryResult,
     fields: Arc<Vec<FieldInfo>>,
-    log: QueryLog,
+    log: Arc<QueryLog>,
 ) -> impl futures::Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static {
-    let log = Arc::new(log);
     result.flat_map(move |batch| {
         let rows: Vec<PgWireResult<_>> = match batch {
             Ok(batch) => {
@@ -246,7 +312,7 @@ fn encode(
 
 /// One log line per query, written when the query is done with: its
 /// client, duration, rows and error.
-struct QueryLog {
+pub(crate) struct QueryLog {
     connection: u64,
     peer: SocketAddr,
     query: String,
@@ -276,6 +342,14 @@ impl QueryLog {
             *error = Some(e.message().to_owned());
         }
     }
+
+    /// `outcome`, its error noted for the log line.
+    fn check<T>(&self, outcome: Result<T>) -> Result<T> {
+        if let Err(e) = &outcome {
+            self.fail(e);
+        }
+        outcome
+    }
 }
 
 impl Drop for QueryLog {
@@ -302,7 +376,7 @@ impl Drop for QueryLog {
 
 #[async_trait]
 impl SimpleQueryHandler for Handlers {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -314,8 +388,9 @@ impl SimpleQueryHandler for Handlers {
             Err(e) => return Ok(vec![Response::Error(Box::new(errors::info(&e)))]),
         };
         let mut out = Vec::with_capacity(statements.len());
+        let stop = self.stop(client).await;
         for statement in &statements {
-            match self.run(statement, Vec::new(), &Format::UnifiedText).await {
+            match self.run(statement, Vec::new(), &Format::UnifiedText, &stop).await {
                 Ok(response) => out.push(response),
                 Err(e) => {
                     // Postgres runs none of the statements after a failed one
@@ -337,7 +412,7 @@ impl ExtendedQueryHandler for Handlers {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -346,11 +421,10 @@ impl ExtendedQueryHandler for Handlers {
     {
         let values = params::values(portal)?;
         let prepared = &portal.statement.statement;
-        self.run(&prepared.statement, values, &portal.result_column_format).await.map_err(|e| to_pg(&e))
+        let stop = self.stop(client).await;
+        self.run(&prepared.statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))
     }
 }
-
-impl NoopStartupHandler for Handlers {}
 
 /// Hands pgwire one connection's handlers.
 struct Factory(Arc<Handlers>);
@@ -365,7 +439,11 @@ impl PgWireServerHandlers for Factory {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        Arc::clone(&self.0)
+        Arc::clone(&self.0.startup)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(Arc::clone(&self.0.startup.cancels)))
     }
 }
 
@@ -421,7 +499,11 @@ async fn describe(session: &Session, statement: &Statement, count: usize) -> Res
         let schema = result.schema();
         return Ok((Vec::new(), Some(schema).filter(|s| !s.fields().is_empty())));
     }
-    let plan = session.plan_statement(session.parse_one(statement.text())?).await?;
+    let parsed = match catalog::reads_catalog(statement).then(|| catalog::parse(statement)) {
+        Some(Ok(parsed)) => parsed,
+        _ => session.parse_one(statement.text())?,
+    };
+    let plan = session.plan_statement(parsed).await?;
     let types = plan.get_parameter_types().map_err(Error::from)?;
     let param_types = (1..=count).map(|n| params::pg_type(types.get(&format!("${n}")).cloned().flatten().as_ref())).collect();
     let schema = returns_rows.then(|| Arc::clone(plan.schema().inner())).filter(|s| !s.fields().is_empty());
