@@ -160,3 +160,48 @@ def test_bad_limits_are_refused_at_start(args: list[str], message: str) -> None:
     out = subprocess.run([binary(), "serve", "--pg", "127.0.0.1:1", *args], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert message in out.stderr
+
+
+def test_read_only_serves_reads_and_refuses_writes(tmp_path: pathlib.Path) -> None:
+    database = tmp_path / "db"
+    writer = start([str(database)], tmp_path)
+    try:
+        with psycopg.connect(writer.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (x INTEGER)")
+            conn.execute("INSERT INTO t VALUES (1), (2)")
+    finally:
+        writer.process.terminate()
+        writer.process.wait(timeout=30)
+    server = start([str(database), "--read-only"], tmp_path)
+    target = tmp_path / "leak.csv"
+    try:
+        # psycopg outside autocommit wraps reads in BEGIN ... COMMIT
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT sum(x) FROM t").fetchone() == (3,)
+            conn.commit()
+            for sql in [
+                "INSERT INTO t VALUES (3)",
+                "DELETE FROM t",
+                "CREATE TABLE u (y INTEGER)",
+                "DROP TABLE t",
+                f"COPY t TO '{target}'",
+                "SET threads = 1",
+                "ATTACH 'elsewhere.db'",
+                "EXPLAIN ANALYZE INSERT INTO t VALUES (3)",
+            ]:
+                with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="read-only"):
+                    conn.execute(sql)
+                conn.rollback()
+            # reads of every kind still run, COPY TO STDOUT among them
+            assert conn.execute("DESCRIBE t").fetchall()
+            assert conn.execute("SUMMARIZE t").fetchall()
+            with conn.cursor().copy("COPY t TO STDOUT") as copy:
+                data = b"".join(bytes(chunk) for chunk in copy)
+            assert sorted(data.splitlines()) == [b"1", b"2"]
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
+        assert not target.exists()
+        out = psql(server, "-A", "-t", "-c", r"\dt")
+        assert out.returncode == 0 and "t|table" in out.stdout.replace("main|", ""), out.stderr
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     OutOfMemory,
     /// A feature Pintail does not have (yet).
     NotSupported,
+    /// A statement that would write, refused by a read-only session.
+    ReadOnly,
     /// The query was cancelled (Ctrl-C, a timeout, a closed client).
     Cancelled,
     /// Another writer changed the same table first; running the statement
@@ -63,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Data => "data error",
             ErrorKind::OutOfMemory => "out of memory",
             ErrorKind::NotSupported => "not supported",
+            ErrorKind::ReadOnly => "read-only",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal error",

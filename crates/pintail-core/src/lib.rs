@@ -31,6 +31,7 @@ mod join_fallback;
 #[cfg(feature = "native")]
 mod local;
 mod params;
+mod read_only;
 mod result;
 mod runtime_filter;
 pub mod scan;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use scan::AsOf;
 pub use extension::Extension;
 pub use params::Bindings;
+pub use read_only::ReadOnly;
 pub use result::{Progress, ProgressHandle, QueryResult, changed_rows};
 pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};
 pub use settings::{SettingName, Settings};

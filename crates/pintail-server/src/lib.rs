@@ -47,9 +47,10 @@ mod log;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use pintail_core::{Error, ErrorKind, Result, Session, Settings};
+use pintail_core::{Error, ErrorKind, ReadOnly, Result, Session, Settings};
 
 /// What `pintail serve` serves, and how.
 #[derive(Debug, Clone)]
@@ -57,7 +58,9 @@ pub struct ServeOptions {
     /// The database each connection opens (`None`: an in-memory session
     /// per connection).
     pub database: Option<PathBuf>,
-    /// Open the database read-only.
+    /// Run only statements that read (queries, `EXPLAIN`, `DESCRIBE`,
+    /// `SHOW`, `SUMMARIZE`, and transaction control), and open the
+    /// database read-only.
     pub read_only: bool,
     /// The address of the Postgres wire listener.
     pub pg: Option<SocketAddr>,
@@ -95,6 +98,10 @@ impl ServeOptions {
     /// A new session for one client connection.
     pub(crate) fn session(&self) -> Result<Session> {
         let session = Session::with_settings(self.settings.clone())?;
+        if self.read_only {
+            // first, to see every statement before the others
+            session.add_extension(Arc::new(ReadOnly::with_transactions()));
+        }
         pintail_storage::install(&session);
         if let Some(path) = &self.database {
             let options = pintail_storage::AttachOptions { name: None, read_only: self.read_only };

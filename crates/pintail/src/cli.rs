@@ -102,8 +102,10 @@ pub struct ServeArgs {
     #[arg(value_name = "DB")]
     pub database: Option<PathBuf>,
 
-    /// Open the database read-only: statements that would change it fail.
-    #[arg(long = "read-only", requires = "database")]
+    /// Run only statements that read: queries, EXPLAIN, DESCRIBE, SHOW,
+    /// SUMMARIZE (and BEGIN/COMMIT, which drivers send); anything that
+    /// would write a table or a file, or change a setting, is refused.
+    #[arg(long = "read-only")]
     pub read_only: bool,
 
     /// Address of the Postgres wire listener (loopback only, until

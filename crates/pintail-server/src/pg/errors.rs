@@ -23,6 +23,8 @@ pub(crate) fn sqlstate(e: &Error) -> &'static str {
         ErrorKind::Data | ErrorKind::Execution => "22000",
         ErrorKind::OutOfMemory => "53200",
         ErrorKind::NotSupported => "0A000",
+        // read_only_sql_transaction
+        ErrorKind::ReadOnly => "25006",
         ErrorKind::Cancelled => "57014",
         ErrorKind::Conflict => "40001",
         ErrorKind::Internal => "XX000",
