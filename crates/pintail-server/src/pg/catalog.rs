@@ -48,6 +48,22 @@ use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
 use pintail_core::{Error, ErrorKind, Extension, MEMORY_CATALOG, QueryResult, Result, Session, Statement, StatementKind, WeakSession};
 
+/// What every connection's catalog shares, made once per process: the
+/// shipped snapshot tables, the type oids `to_regtype` looks up, and
+/// `pg_index`.
+struct Shared {
+    tables: Arc<PgCatalogStaticTables>,
+    type_oids: Arc<HashMap<String, i32>>,
+    pg_index: Arc<dyn TableProvider>,
+}
+
+impl Shared {
+    fn new() -> DFResult<Self> {
+        let tables = Arc::new(PgCatalogStaticTables::try_new()?);
+        Ok(Self { type_oids: type_oids(&tables.pg_type), pg_index: pg_index(&tables.pg_index)?, tables })
+    }
+}
+
 /// The Postgres release whose catalog and behaviour clients should
 /// expect (pgwire announces it as `server_version`).
 pub(crate) const PG_VERSION: &str = "16.6";
@@ -60,15 +76,16 @@ pub(crate) const PG_VERSION: &str = "16.6";
 /// refuses schemas it would not keep); [`parse`] points the catalog
 /// queries' `pg_catalog.` names at it.
 pub(crate) fn install(session: &Session) -> Result<()> {
-    static TABLES: LazyLock<std::result::Result<Arc<PgCatalogStaticTables>, String>> =
-        LazyLock::new(|| PgCatalogStaticTables::try_new().map(Arc::new).map_err(|e| e.to_string()));
+    static SHARED: LazyLock<std::result::Result<Shared, String>> = LazyLock::new(|| Shared::new().map_err(|e| e.to_string()));
     let failed = |e: &dyn std::fmt::Display| Error::internal(format!("cannot set up pg_catalog: {e}"), None);
-    let tables = TABLES.as_ref().map_err(|e| failed(e))?;
+    let shared = SHARED.as_ref().map_err(|e| failed(e))?;
+    let tables = &shared.tables;
     let ctx = session.context();
-    let served = Served(session.downgrade(), Arc::clone(ctx.state().catalog_list()));
+    let catalogs = Arc::clone(ctx.state_ref().read().catalog_list());
+    let served = Served(session.downgrade(), catalogs);
     let schema = PgCatalogSchemaProvider::try_new(served, Arc::clone(tables), EmptyContextProvider).map_err(|e| failed(&e))?;
     let memory = ctx.catalog(MEMORY_CATALOG).ok_or_else(|| failed(&"the session has no in-memory catalog"))?;
-    let schema = PgCatalog { tables: schema, pg_index: pg_index(&tables.pg_index).map_err(|e| failed(&e))? };
+    let schema = PgCatalog { tables: schema, pg_index: Arc::clone(&shared.pg_index) };
     memory.register_schema("pg_catalog", Arc::new(schema)).map_err(|e| failed(&e))?;
 
     let (database, _) = session.current_schema();
@@ -76,7 +93,7 @@ pub(crate) fn install(session: &Session) -> Result<()> {
         pg::create_current_database_udf(&database),
         current_schema(session.downgrade()),
         version(),
-        to_regtype(type_oids(&tables.pg_type)),
+        to_regtype(Arc::clone(&shared.type_oids)),
         visible("pg_type_is_visible"),
         visible("pg_function_is_visible"),
         no_index_definition(),
@@ -331,10 +348,10 @@ pub(crate) fn reads_catalog(statement: &Statement) -> bool {
     statement.kind() == StatementKind::Other
         && statement.tokens().iter().any(|t| match &t.token {
             Token::Word(w) if w.quote_style.is_none() => {
-                let word = w.value.to_ascii_lowercase();
-                word.starts_with("pg_")
+                const OID_TYPES: [&str; 7] = ["regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper"];
+                w.value.get(..3).is_some_and(|prefix| prefix.eq_ignore_ascii_case("pg_"))
                     || w.keyword == Keyword::OPERATOR
-                    || matches!(word.as_str(), "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper")
+                    || OID_TYPES.iter().any(|t| w.value.eq_ignore_ascii_case(t))
             }
             _ => false,
         })
@@ -374,7 +391,7 @@ pub(crate) fn parse(statement: &Statement) -> Result<DFStatement> {
 /// `SHOW` of a Postgres setting that clients ask for on connecting and
 /// Pintail has no setting of its own for, answered as Postgres 16 would
 /// (one column named after the setting); `None` for the rest.
-fn show(session: &Session, statement: &Statement) -> Option<QueryResult> {
+fn show(session: &Session, statement: &Statement) -> Result<Option<QueryResult>> {
     let words: Vec<String> = statement
         .tokens()
         .iter()
@@ -394,37 +411,49 @@ fn show(session: &Session, statement: &Statement) -> Option<QueryResult> {
         "server_encoding" | "client_encoding" => "UTF8",
         "datestyle" => "ISO, YMD",
         "max_identifier_length" => "63",
-        "search_path" => return Some(one_value(session, &name, &session.current_schema().1, statement)),
-        _ => return None,
+        "search_path" => return one_value(session, &name, &session.current_schema().1, statement).map(Some),
+        _ => return Ok(None),
     };
-    Some(one_value(session, &name, value, statement))
+    one_value(session, &name, value, statement).map(Some)
 }
 
 /// A one-row, one-column text result.
-fn one_value(session: &Session, name: &str, value: &str, statement: &Statement) -> QueryResult {
+fn one_value(session: &Session, name: &str, value: &str, statement: &Statement) -> Result<QueryResult> {
     let column = name.replace(' ', "_");
     let schema = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
     let values: ArrayRef = Arc::new(StringArray::from(vec![value]));
-    match RecordBatch::try_new(Arc::clone(&schema), vec![values]) {
-        Ok(batch) => session.batches_result(schema, vec![batch], statement.text()),
-        Err(_) => session.empty_result(statement.text()),
-    }
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![values])?;
+    Ok(session.batches_result(schema, vec![batch], statement.text()))
 }
 
 /// `generate_subscripts(array, 1)` (a set-returning function that
 /// SQLAlchemy's key introspection zips with `unnest(array)`), as the
 /// `unnest` of the subscripts, which DataFusion zips the same way.
 fn generate_subscripts(e: &Expr) -> Option<Expr> {
+    let [array, _dim] = call_args(e, "generate_subscripts")?[..] else { return None };
+    pg_expr(&format!("unnest(range(1, CAST(cardinality({array}) AS BIGINT) + 1))"))
+}
+
+/// The arguments of `e` if it calls function `name` (qualified or not)
+/// with positional arguments only.
+fn call_args<'a>(e: &'a Expr, name: &str) -> Option<Vec<&'a Expr>> {
     let Expr::Function(f) = e else { return None };
-    if !f.name.0.last()?.as_ident()?.value.eq_ignore_ascii_case("generate_subscripts") {
+    if !f.name.0.last()?.as_ident()?.value.eq_ignore_ascii_case(name) {
         return None;
     }
     let FunctionArguments::List(list) = &f.args else { return None };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array)), FunctionArg::Unnamed(FunctionArgExpr::Expr(_dim))] = list.args.as_slice() else {
-        return None;
-    };
-    let text = format!("unnest(range(1, CAST(cardinality({array}) AS BIGINT) + 1))");
-    Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An expression in Postgres' grammar.
+fn pg_expr(text: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?.parse_expr().ok()
 }
 
 /// `pg_table_is_visible(oid)` as Postgres answers it with the search path
@@ -432,18 +461,13 @@ fn generate_subscripts(e: &Expr) -> Option<Expr> {
 /// relation is in one of those schemas. (`\dt` lists the current schema's
 /// tables; `\dt archive.*` another's.)
 fn table_is_visible(e: &Expr) -> Option<Expr> {
-    let Expr::Function(f) = e else { return None };
-    if !f.name.0.last()?.as_ident()?.value.eq_ignore_ascii_case("pg_table_is_visible") {
-        return None;
-    }
-    let FunctionArguments::List(list) = &f.args else { return None };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(oid))] = list.args.as_slice() else { return None };
+    let [oid] = call_args(e, "pg_table_is_visible")?[..] else { return None };
     let text = format!(
         "({oid}) IN (SELECT visible.oid FROM pg_catalog.pg_class AS visible \
          JOIN pg_catalog.pg_namespace AS visible_ns ON visible_ns.oid = visible.relnamespace \
          WHERE visible_ns.nspname IN (current_schema(), 'pg_catalog'))"
     );
-    Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
+    pg_expr(&text)
 }
 
 /// Runs catalog queries through [`parse`].
@@ -457,7 +481,7 @@ impl Extension for CatalogQueries {
 
     async fn statement(&self, session: &Session, statement: &Statement) -> Result<Option<QueryResult>> {
         if statement.kind() == StatementKind::Show {
-            return Ok(show(session, statement));
+            return show(session, statement);
         }
         if !reads_catalog(statement) {
             return Ok(None);

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use bytes::{BufMut, BytesMut};
-use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldInfo};
 use pgwire::error::PgWireResult;
@@ -21,9 +20,8 @@ use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use pintail_core::{Error, ErrorKind, QueryResult, Result, Statement, split_statements};
 
-use super::QueryLog;
-use super::errors::to_pg;
 use super::stop::Stop;
+use super::{QueryLog, encode, pg_fields};
 
 /// A parsed `COPY source TO STDOUT [WITH] (options)`.
 #[derive(Debug)]
@@ -239,10 +237,7 @@ pub(crate) fn response(copy: &CopyOut, result: QueryResult, stop: Stop, log: Arc
     let schema = result.schema();
     let binary = matches!(copy.format, CopyFormat::Binary);
     let wire = if binary { Format::UnifiedBinary } else { Format::UnifiedText };
-    let fields: Arc<Vec<FieldInfo>> = Arc::new(
-        arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, &wire, None)
-            .map_err(|e| Error::new(ErrorKind::NotSupported, e.to_string()))?,
-    );
+    let fields: Arc<Vec<FieldInfo>> = Arc::new(pg_fields(&schema, &wire)?);
     let columns = fields.len();
     let mut encoder = match &copy.format {
         CopyFormat::Text(options) => CopyEncoder::new_text(Arc::clone(&fields), options.clone()),
@@ -253,33 +248,23 @@ pub(crate) fn response(copy: &CopyOut, result: QueryResult, stop: Stop, log: Arc
         (CopyFormat::Csv(options), true) => Some(csv_header(&schema, options)),
         _ => None,
     };
-    let logged = Arc::clone(&log);
-    let rows = result.flat_map(move |batch| {
-        let out: Vec<PgWireResult<CopyData>> = match batch {
-            Ok(batch) => {
-                logged.rows(batch.num_rows());
-                let mut rows = encode(&mut encoder, &batch, &fields);
-                // the header goes with the first row: pgwire counts messages as rows
-                if let (Some(head), Some(Ok(first))) = (header.take(), rows.first_mut()) {
-                    let mut joined = BytesMut::from(head.as_slice());
-                    joined.put_slice(&first.data);
-                    first.data = joined.freeze();
-                }
-                rows
-            }
-            Err(e) => {
-                logged.fail(&e);
-                vec![Err(to_pg(&e))]
-            }
-        };
-        stream::iter(out)
+    let rows = encode(result, Arc::clone(&log), move |batch| {
+        let mut rows = encode_rows(&mut encoder, batch, &fields);
+        // the header goes with the first row: pgwire counts messages as rows
+        if let (Some(head), Some(Ok(first))) = (header.as_ref(), rows.first_mut()) {
+            let mut joined = BytesMut::from(head.as_slice());
+            joined.put_slice(&first.data);
+            first.data = joined.freeze();
+            header = None;
+        }
+        rows
     });
     let format = i8::from(binary);
     Ok(CopyResponse::new(format, columns, stop.stream(rows, log)))
 }
 
 /// The rows of `batch`, one COPY message each.
-fn encode(encoder: &mut CopyEncoder, batch: &RecordBatch, fields: &[FieldInfo]) -> Vec<PgWireResult<CopyData>> {
+fn encode_rows(encoder: &mut CopyEncoder, batch: &RecordBatch, fields: &[FieldInfo]) -> Vec<PgWireResult<CopyData>> {
     let schema = batch.schema();
     (0..batch.num_rows())
         .map(|row| {

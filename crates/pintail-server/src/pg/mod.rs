@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::{Sink, StreamExt, stream};
@@ -85,13 +86,13 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
                 Err(refusal) => {
                     log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
                     let _ = pgwire::tokio::process_socket(socket, None, Refused(Arc::new(refusal))).await;
-                    drop(slot);
                     return;
                 }
             };
             log::line(&[("event", "connect"), ("connection", &id.to_string()), ("client", &peer.to_string())]);
             let handlers = Arc::new(Handlers::new(session, peer, id, startup, options.query_timeout));
             let outcome = pgwire::tokio::process_socket(socket, None, Factory(Arc::clone(&handlers))).await;
+            // the slot is free before the line says so
             drop(slot);
             let queries = handlers.queries.load(Ordering::Relaxed).to_string();
             let duration = format!("{:.3}", started.elapsed().as_secs_f64());
@@ -204,11 +205,12 @@ impl Handlers {
         let result = log.check(self.session.execute_with(statement, bindings).await)?;
         match verb {
             Verb::Rows if result.has_columns() => {
-                let fields = Arc::new(
-                    arrow_pg::datatypes::arrow_schema_to_pg_fields(&result.schema(), format, None)
-                        .map_err(|e| Error::new(pintail_core::ErrorKind::NotSupported, e.to_string()))?,
-                );
-                let rows = stop.clone().stream(encode(result, Arc::clone(&fields), Arc::clone(&log)), log);
+                let fields = Arc::new(pg_fields(&result.schema(), format)?);
+                let encoded = Arc::clone(&fields);
+                let rows = encode(result, Arc::clone(&log), move |batch| {
+                    arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
+                });
+                let rows = stop.clone().stream(rows, log);
                 Ok(Response::Query(QueryResponse::new(fields, rows)))
             }
             Verb::Changed(tag) => {
@@ -274,12 +276,19 @@ impl Verb {
                 Self::Other("ROLLBACK".to_owned())
             }
             Keyword::ROLLBACK | Keyword::ABORT => Self::Rollback,
-            Keyword::SAVEPOINT | Keyword::RELEASE => Self::Other(words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()),
             Keyword::CREATE | Keyword::DROP | Keyword::ALTER => {
                 Self::Other(words.iter().map(|w| w.to_ascii_uppercase()).collect::<Vec<_>>().join(" "))
             }
-            Keyword::SET | Keyword::RESET | Keyword::ATTACH | Keyword::DETACH | Keyword::USE | Keyword::COPY | Keyword::VACUUM
-            | Keyword::OPTIMIZE => Self::Other(words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()),
+            Keyword::SET
+            | Keyword::RESET
+            | Keyword::ATTACH
+            | Keyword::DETACH
+            | Keyword::USE
+            | Keyword::COPY
+            | Keyword::VACUUM
+            | Keyword::OPTIMIZE
+            | Keyword::SAVEPOINT
+            | Keyword::RELEASE => Self::Other(words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()),
             _ if statement.kind() == StatementKind::Set || statement.kind() == StatementKind::Reset => {
                 Self::Other("SET".to_owned())
             }
@@ -288,25 +297,31 @@ impl Verb {
     }
 }
 
-/// A result's batches as data rows, logged when the stream ends or is
-/// dropped.
-fn encode(
+/// The Postgres columns of `schema`, in `format`.
+fn pg_fields(schema: &SchemaRef, format: &Format) -> Result<Vec<FieldInfo>> {
+    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+        .map_err(|e| Error::new(pintail_core::ErrorKind::NotSupported, e.to_string()))
+}
+
+/// A result's batches as protocol messages, each batch made into messages
+/// by `batch_messages`; its rows and error logged.
+fn encode<T: Send + 'static>(
     result: pintail_core::QueryResult,
-    fields: Arc<Vec<FieldInfo>>,
     log: Arc<QueryLog>,
-) -> impl futures::Stream<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send + 'static {
+    mut batch_messages: impl FnMut(&RecordBatch) -> Vec<PgWireResult<T>> + Send + 'static,
+) -> impl futures::Stream<Item = PgWireResult<T>> + Send + 'static {
     result.flat_map(move |batch| {
-        let rows: Vec<PgWireResult<_>> = match batch {
+        let messages = match batch {
             Ok(batch) => {
                 log.rows(batch.num_rows());
-                arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch).collect()
+                batch_messages(&batch)
             }
             Err(e) => {
                 log.fail(&e);
                 vec![Err(to_pg(&e))]
             }
         };
-        stream::iter(rows)
+        stream::iter(messages)
     })
 }
 
@@ -482,7 +497,7 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &Prepared, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         let Some(schema) = &stmt.schema else { return Ok(Vec::new()) };
-        arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, column_format.unwrap_or(&Format::UnifiedText), None)
+        pg_fields(schema, column_format.unwrap_or(&Format::UnifiedText)).map_err(|e| to_pg(&e))
     }
 }
 
