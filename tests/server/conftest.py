@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 import pytest
 from pintail_binary import ROOT, binary
+
+
+# 10^12 rows to scan: about an hour of work here (3 * 10^8 rows/s); the
+# scan yields between batches, so a cancel stops it at once
+ENDLESS = "SELECT max(value) FROM range(1000000000000)"
+# 10^12 pairs in a cross join, whose operator (DataFusion 55's nested loop
+# join) holds its threads for seconds without yielding
+HOG = "SELECT sum(a.value * b.value) FROM range(1000000) a, range(1000000) b"
 
 
 def free_port() -> int:
@@ -24,10 +36,11 @@ class Server:
     port: int
     process: subprocess.Popen[str]
     log: pathlib.Path
+    host: str = "127.0.0.1"
 
     @property
     def dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=tester dbname=pintail"
+        return f"host={self.host} port={self.port} user=tester dbname=pintail"
 
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -43,24 +56,27 @@ def psql(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(args: list[str], tmp: pathlib.Path) -> Server:
+def start(args: list[str], tmp: pathlib.Path, *, listen: str = "127.0.0.1", connect: str = "127.0.0.1", env: dict[str, str] | None = None) -> Server:
+    """`pintail serve ARGS` listening on `listen` at a free port, once a
+    client can connect to it at `connect`."""
     port = free_port()
     log = tmp / "server.log"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [binary(), "serve", *args, "--pg", f"127.0.0.1:{port}"],
+            [binary(), "serve", *args, "--pg", f"{listen}:{port}"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,
             text=True,
+            env=env,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"pintail serve exited with {process.returncode}: {log.read_text()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return Server(port, process, log)
+            socket.create_connection((connect, port), timeout=0.2).close()
+            return Server(port, process, log, connect)
         except OSError:
             time.sleep(0.05)
     process.kill()
@@ -74,3 +90,42 @@ def server(tmp_path: pathlib.Path) -> Iterator[Server]:
     yield s
     s.process.terminate()
     assert s.process.wait(timeout=30) == 0, s.log.read_text()
+
+
+@contextlib.contextmanager
+def serving(args: list[str], tmp: pathlib.Path, **how: Any) -> Iterator[Server]:
+    """A server started as `start` does, stopped (and checked to exit 0) at the end."""
+    s = start(args, tmp, **how)
+    try:
+        yield s
+    finally:
+        s.process.terminate()
+        assert s.process.wait(timeout=30) == 0, s.log.read_text()
+
+
+@dataclass
+class Background:
+    """A statement running on a thread of its own, and what it raised."""
+
+    thread: threading.Thread
+    failures: list[psycopg.Error]
+
+    def join(self) -> list[psycopg.Error]:
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the statement is still running"
+        return self.failures
+
+
+def in_background(conn: psycopg.Connection, sql: str) -> Background:
+    """Starts `sql` on `conn` in a thread (the caller cancels or stops it)."""
+    failures: list[psycopg.Error] = []
+
+    def run() -> None:
+        try:
+            conn.execute(sql)
+        except psycopg.Error as e:
+            failures.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return Background(thread, failures)

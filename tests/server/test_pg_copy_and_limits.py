@@ -11,10 +11,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import Server, binary, psql, start
-
-# about 10^10 rows to sum: minutes of work on any machine these tests run on
-ENDLESS = "SELECT sum(a.value * b.value) FROM range(100000) a, range(100000) b"
+from conftest import ENDLESS, HOG, Server, binary, in_background, psql, start
 
 
 @pytest.fixture
@@ -205,3 +202,20 @@ def test_read_only_serves_reads_and_refuses_writes(tmp_path: pathlib.Path) -> No
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)
+
+
+def test_a_cpu_heavy_statement_does_not_stall_other_clients(server: Server) -> None:
+    hog = psycopg.connect(server.dsn, autocommit=True)
+    try:
+        runner = in_background(hog, HOG)
+        time.sleep(1.0)
+        # the hog holds its threads; a new client connects and is answered
+        with psycopg.connect(server.dsn, autocommit=True) as other:
+            assert other.execute("SELECT 40 + 2").fetchone() == (42,)
+            assert other.execute("SELECT count(*) FROM range(1000)").fetchone() == (1000,)
+        assert runner.thread.is_alive(), "the hog was still running"
+        hog.cancel_safe()
+        failures = runner.join()
+        assert len(failures) == 1 and isinstance(failures[0], psycopg.errors.QueryCanceled), failures
+    finally:
+        hog.close()

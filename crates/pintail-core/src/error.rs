@@ -39,6 +39,9 @@ pub enum ErrorKind {
     NotSupported,
     /// A statement that would write, refused by a read-only session.
     ReadOnly,
+    /// A file or URL outside the paths the session may read or write
+    /// (`--allow-path`).
+    NotAllowed,
     /// The query was cancelled (Ctrl-C, a timeout, a closed client).
     Cancelled,
     /// Another writer changed the same table first; running the statement
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::OutOfMemory => "out of memory",
             ErrorKind::NotSupported => "not supported",
             ErrorKind::ReadOnly => "read-only",
+            ErrorKind::NotAllowed => "not allowed",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal error",
@@ -316,6 +320,11 @@ fn from_object_store(e: object_store::Error) -> Error {
         object_store::Error::NotFound { path, .. } => {
             Error::io(format!("no such file or object '{path}'"))
         }
+        // an allowed-paths refusal carries its own error
+        object_store::Error::PermissionDenied { source, path } if source.is::<Error>() => match source.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(_) => Error::io(format!("access denied to '{path}'")),
+        },
         object_store::Error::PermissionDenied { path, .. } | object_store::Error::Unauthenticated { path, .. } => {
             Error::io(format!("access denied to '{path}'"))
                 .with_hint("check the credentials in the environment or the query's options")

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod allowed;
 mod conflict_retry;
 mod copy;
 mod counted;
@@ -42,12 +43,13 @@ mod statement;
 mod stores;
 mod summarize;
 
+pub use allowed::AllowedPaths;
 pub use error::{Error, ErrorKind, Result};
 pub use scan::AsOf;
 pub use extension::Extension;
 pub use params::Bindings;
 pub use read_only::ReadOnly;
-pub use result::{Progress, ProgressHandle, QueryResult, changed_rows};
+pub use result::{Progress, ProgressHandle, QueryResult, changed_rows, panic_message};
 pub use session::{MEMORY_CATALOG, MEMORY_SCHEMA, Session, TableInfo, WeakSession};
 pub use settings::{SettingName, Settings};
 pub use statement::{Statement, StatementKind, is_complete, split_statements};

@@ -37,6 +37,7 @@ use crate::params::Bindings;
 use crate::scan::{self, CollectedScan, SCAN_CATALOG, SCAN_SCHEMA, ScanSchema, ScanTarget};
 use crate::settings::{SettingName, Settings};
 use crate::statement::{Statement, StatementKind, split_statements};
+use crate::allowed::AllowedPaths;
 use crate::stores::Stores;
 use crate::{conflict_retry, copy, describe, dml_guard, join_fallback, params, runtime_filter, summarize};
 
@@ -251,7 +252,30 @@ impl Session {
     pub fn set(&self, name: SettingName, value: &str) -> Result<()> {
         let mut next = self.settings();
         next.set(name, value)?;
+        if let Some(dir) = next.temp_directory.as_ref().filter(|d| !d.as_os_str().is_empty() && name == SettingName::TempDirectory) {
+            // spill files are written there, around the object stores
+            self.check_path(dir)?;
+        }
         self.apply(next)
+    }
+
+    /// Limits the files and URLs this session's SQL may read or write to
+    /// `allowed` ([`AllowedPaths`]), for good: call it before the session
+    /// runs anything.
+    pub fn allow_only(&self, allowed: AllowedPaths) {
+        self.inner.stores.confine(Arc::new(allowed));
+    }
+
+    /// The paths this session is limited to, if it is.
+    pub fn allowed_paths(&self) -> Option<Arc<AllowedPaths>> {
+        self.inner.stores.allowed()
+    }
+
+    /// An error unless this session may read and write the local `path`
+    /// (for what does not go through object stores: `ATTACH`, Delta tables
+    /// opened by path, `temp_directory`).
+    pub fn check_path(&self, path: &std::path::Path) -> Result<()> {
+        self.allowed_paths().map_or(Ok(()), |allowed| allowed.check_path(path))
     }
 
     fn apply(&self, next: Settings) -> Result<()> {
@@ -480,6 +504,9 @@ impl Session {
     /// statement) or a fresh copy of the session's.
     async fn run_plan_in(&self, state: Option<SessionState>, plan: LogicalPlan, text: &str) -> Result<QueryResult> {
         let plan = params::bind(plan)?;
+        if let Some(allowed) = self.allowed_paths() {
+            allowed.check_plan(&plan)?;
+        }
         for extension in self.extensions() {
             extension.check_plan(self, &plan)?;
         }

@@ -16,6 +16,7 @@ use datafusion::execution::object_store::ObjectStoreRegistry;
 use object_store::ObjectStore;
 use url::Url;
 
+use crate::allowed::{AllowedPaths, Confined, store_of};
 use crate::counted::{BytesRead, Counted};
 use crate::error::{Error, Result};
 use crate::scan::StoreOptions;
@@ -23,13 +24,15 @@ use crate::scan::StoreOptions;
 /// The session's object stores, keyed by `scheme://host`.
 #[derive(Debug, Default)]
 pub struct Stores {
-    stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    by_key: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
     /// bytes read through the stores built here
     read: Arc<BytesRead>,
+    /// where the stores handed out may read and write (`None`: anywhere)
+    allowed: RwLock<Option<Arc<AllowedPaths>>>,
 }
 
 fn key(url: &Url) -> String {
-    format!("{}://{}", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort])
+    store_of(url)
 }
 
 impl Stores {
@@ -37,7 +40,7 @@ impl Stores {
     /// any earlier store for the same bucket.
     pub fn configure(&self, url: &Url, options: &StoreOptions) -> Result<()> {
         let store = build(url, options)?;
-        self.insert(url, self.counted(store));
+        self.insert(url, self.built(url, store));
         Ok(())
     }
 
@@ -46,19 +49,46 @@ impl Stores {
         Arc::clone(&self.read)
     }
 
-    fn counted(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
-        Arc::new(Counted::new(store, Arc::clone(&self.read)))
+    /// From now on, every store built for a URL reads and writes only
+    /// under `allowed`. Stores made so far are dropped (they are built
+    /// again, confined, when next needed); stores registered from outside
+    /// (a scan's view, a transaction's overlay) wrap a built one.
+    pub(crate) fn confine(&self, allowed: Arc<AllowedPaths>) {
+        match self.allowed.write() {
+            Ok(mut slot) => *slot = Some(allowed),
+            Err(poisoned) => *poisoned.into_inner() = Some(allowed),
+        }
+        match self.by_key.write() {
+            Ok(mut map) => map.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
+    pub(crate) fn allowed(&self) -> Option<Arc<AllowedPaths>> {
+        match self.allowed.read() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A store built for `url`, counted, and confined when paths are limited.
+    fn built(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        let store: Arc<dyn ObjectStore> = Arc::new(Counted::new(store, Arc::clone(&self.read)));
+        match self.allowed() {
+            Some(allowed) => Arc::new(Confined::new(store, key(url), allowed)),
+            None => store,
+        }
     }
 
     fn insert(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
-        match self.stores.write() {
+        match self.by_key.write() {
             Ok(mut map) => map.insert(key(url), store),
             Err(poisoned) => poisoned.into_inner().insert(key(url), store),
         }
     }
 
     fn lookup(&self, url: &Url) -> Option<Arc<dyn ObjectStore>> {
-        match self.stores.read() {
+        match self.by_key.read() {
             Ok(map) => map.get(&key(url)).cloned(),
             Err(poisoned) => poisoned.into_inner().get(&key(url)).cloned(),
         }
@@ -71,7 +101,7 @@ impl ObjectStoreRegistry for Stores {
     }
 
     fn deregister_store(&self, url: &Url) -> DFResult<Arc<dyn ObjectStore>> {
-        let removed = match self.stores.write() {
+        let removed = match self.by_key.write() {
             Ok(mut map) => map.remove(&key(url)),
             Err(poisoned) => poisoned.into_inner().remove(&key(url)),
         };
@@ -83,7 +113,7 @@ impl ObjectStoreRegistry for Stores {
             return Ok(store);
         }
         let store = build(url, &StoreOptions::default()).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let store = self.counted(store);
+        let store = self.built(url, store);
         self.insert(url, Arc::clone(&store));
         Ok(store)
     }

@@ -69,7 +69,7 @@ pub(crate) fn to_py(e: &Error) -> PyErr {
         ErrorKind::Data => ConversionError::new_err(message),
         ErrorKind::Execution => ExecutionError::new_err(message),
         ErrorKind::OutOfMemory => OutOfMemoryError::new_err(message),
-        ErrorKind::NotSupported | ErrorKind::ReadOnly => NotSupportedError::new_err(message),
+        ErrorKind::NotSupported | ErrorKind::ReadOnly | ErrorKind::NotAllowed => NotSupportedError::new_err(message),
         ErrorKind::Cancelled => PyKeyboardInterrupt::new_err(message),
         ErrorKind::Conflict => ConflictError::new_err(message),
         ErrorKind::Internal => InternalError::new_err(message),

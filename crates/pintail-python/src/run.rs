@@ -185,7 +185,7 @@ where
             Ok(Err(panic)) => {
                 return Err(PyRuntimeError::new_err(format!(
                     "internal error: a Pintail task panicked: {}",
-                    panic_message(panic.as_ref())
+                    pintail_core::panic_message(panic.as_ref())
                 )));
             }
             Err(_elapsed) => {
@@ -197,14 +197,6 @@ where
             }
         }
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 /// Runs `work` to the end on the runtime from a thread that does not hold

@@ -37,20 +37,34 @@
 //!   Pintail's message and hint, one log line per connection and per query,
 //!   cancel requests and `--query-timeout` that stop a statement while it
 //!   plans, runs or streams its rows (pgwire's own cancel covers only the
-//!   first), `--max-connections` with Postgres' FATAL refusal, and the
-//!   refusal to listen beyond loopback while no authentication is
-//!   configured.
+//!   first), `--max-connections` with Postgres' FATAL refusal, logins
+//!   ([`auth`]: SCRAM-SHA-256, and `-PLUS` bound to the TLS certificate,
+//!   checked against Postgres-style verifiers; pgwire's own SCRAM keeps the
+//!   salted password, which is enough to log in), TLS from PEM files
+//!   ([`tls`], rustls with ring) required of non-loopback clients once
+//!   given, the refusal to listen beyond loopback without users,
+//!   `--allow-path` ([`pintail_core::AllowedPaths`]) and graceful shutdown
+//!   (`shutdown`).
 
+pub mod auth;
 pub mod pg;
+pub mod tls;
 
 mod log;
+mod shutdown;
+mod work;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pintail_core::{Error, ErrorKind, ReadOnly, Result, Session, Settings};
+use shutdown::{Phase, Shutdown};
+use work::Work;
+use pintail_core::{AllowedPaths, Error, ErrorKind, ReadOnly, Result, Session, Settings};
+
+pub use auth::{Secret, Users};
+pub use tls::Tls;
 
 /// What `pintail serve` serves, and how.
 #[derive(Debug, Clone)]
@@ -62,6 +76,10 @@ pub struct ServeOptions {
     /// `SHOW`, `SUMMARIZE`, and transaction control), and open the
     /// database read-only.
     pub read_only: bool,
+    /// The only directories (or URL prefixes) SQL may read and write files
+    /// under, besides the served database (empty: anywhere the server can
+    /// reach).
+    pub allow_paths: Vec<String>,
     /// The address of the Postgres wire listener.
     pub pg: Option<SocketAddr>,
     /// Settings every connection's session starts with.
@@ -69,9 +87,19 @@ pub struct ServeOptions {
     /// How long one statement may run before it is cancelled (`None`: no
     /// limit).
     pub query_timeout: Option<Duration>,
+    /// How long a shutdown lets running statements finish before it
+    /// cancels them.
+    pub shutdown_timeout: Duration,
     /// How many clients may be connected at once; more are refused
     /// (`pintail serve` takes 100 by default, as Postgres).
     pub max_connections: usize,
+    /// The users who may connect, each proving its password with
+    /// SCRAM-SHA-256 (`None`: anyone may connect, so the server listens on
+    /// loopback only).
+    pub users: Option<Arc<Users>>,
+    /// The certificate and key to offer TLS with; once given, clients on
+    /// other machines must use it.
+    pub tls: Option<Tls>,
 }
 
 /// Reads a duration as `--query-timeout` takes it: `30s`, `1.5s`,
@@ -107,21 +135,27 @@ impl ServeOptions {
             let options = pintail_storage::AttachOptions { name: None, read_only: self.read_only };
             pintail_storage::open_with(&session, path, &options)?;
         }
+        if !self.allow_paths.is_empty() {
+            // the database exists now, so it can be a root
+            let database = self.database.as_ref().map(|d| d.to_string_lossy().into_owned());
+            session.allow_only(AllowedPaths::new(self.allow_paths.iter().cloned().chain(database))?);
+        }
         Ok(session)
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM.
+/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully
+/// ([`shutdown`]).
 pub async fn serve(options: ServeOptions) -> Result<()> {
     let Some(addr) = options.pg else {
         return Err(Error::option("serve", "nothing to serve: give --pg ADDRESS"));
     };
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && options.users.is_none() {
         return Err(Error::new(
             ErrorKind::InvalidOption,
             format!("refusing to listen on {addr}: clients beyond this machine must authenticate, and no users are configured"),
         )
-        .with_hint("listen on 127.0.0.1 (or ::1)"));
+        .with_hint("give --users FILE or set PINTAIL_PASSWORD, or listen on 127.0.0.1 (or ::1)"));
     }
     // a bad database fails here, not at the first client
     options.session()?;
@@ -129,15 +163,47 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .map_err(|e| Error::io(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| Error::io(e.to_string()))?;
-    log::line(&[("event", "listening"), ("protocol", "postgres"), ("address", &local.to_string())]);
-    let server = pg::serve(listener, options);
+    let users = options.users.as_ref().map_or(0, |u| u.len()).to_string();
+    let tls = if options.tls.is_some() { "on" } else { "off" };
+    log::line(&[("event", "listening"), ("protocol", "postgres"), ("address", &local.to_string()), ("users", &users), ("tls", tls)]);
+    if !addr.ip().is_loopback() && options.tls.is_none() {
+        log::line(&[("event", "warning"), ("message", "no TLS: passwords are never sent (SCRAM), but queries and results cross the network in clear; give --tls-cert and --tls-key")]);
+    }
+    let grace = options.shutdown_timeout;
+    let shutdown = Shutdown::default();
+    let work = Work::new(options.settings.threads)?;
+    let runtime = work.handle().ok_or_else(|| Error::internal("the query runtime is gone", None))?;
+    let server = pg::serve(listener, options, shutdown.clone(), runtime);
+    tokio::pin!(server);
     tokio::select! {
-        () = server => {}
+        result = &mut server => return result,
+        () = shutdown_signal() => {}
+    }
+    log::line(&[("event", "shutdown"), ("phase", "draining"), ("deadline_s", &grace.as_secs_f64().to_string())]);
+    shutdown.enter(Phase::Draining);
+    tokio::select! {
+        result = &mut server => return result.map(|()| log::line(&[("event", "stopped")])),
+        () = tokio::time::sleep(grace) => {}
         () = shutdown_signal() => {
-            log::line(&[("event", "shutdown")]);
+            log::line(&[("event", "stopped"), ("reason", "a second signal")]);
+            return Ok(());
         }
     }
-    Ok(())
+    log::line(&[("event", "shutdown"), ("phase", "cancelling")]);
+    shutdown.enter(Phase::Cancelling);
+    // cancelled statements end within moments; a client that does not
+    // read its error is not waited for long
+    tokio::select! {
+        result = &mut server => result.map(|()| log::line(&[("event", "stopped")])),
+        () = tokio::time::sleep(Duration::from_secs(5)) => {
+            log::line(&[("event", "stopped"), ("reason", "connections still open 5 s after the deadline")]);
+            Ok(())
+        }
+        () = shutdown_signal() => {
+            log::line(&[("event", "stopped"), ("reason", "a second signal")]);
+            Ok(())
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -71,6 +71,8 @@ pub const NAME: &str = "pintail-storage";
 impl StorageExtension {
     /// Attaches the database at `path`; returns its catalog name.
     pub fn attach(&self, session: &Session, path: &Path, options: &AttachOptions) -> Result<String> {
+        // its tables are read and written around the session's stores
+        session.check_path(path)?;
         let name = match &options.name {
             Some(n) => n.clone(),
             None => default_name(path)?,
@@ -385,6 +387,7 @@ impl Extension for StorageExtension {
             return Err(Error::new(ErrorKind::NotSupported, format!("{name} reads Delta tables on local disk; '{path}' is a URL")));
         }
         let dir = std::path::absolute(path).map_err(|e| Error::io(format!("cannot resolve '{path}': {e}")))?;
+        session.check_path(&dir)?;
         if !dir.join("_delta_log").is_dir() {
             return Err(Error::io(format!("'{path}' is not a Delta table: it has no _delta_log directory")));
         }

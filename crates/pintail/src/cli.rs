@@ -85,7 +85,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve a database over the Postgres wire protocol, to psql, psycopg
     /// and any Postgres client: pintail serve my.db --pg 127.0.0.1:5433
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print the SCRAM-SHA-256 secret of a password (read from stdin), for
+    /// a `pintail serve --users` file: echo "alice:$(pintail hash-password)" >> users
+    HashPassword,
     /// Print a shell completion script: pintail completions bash > /etc/bash_completion.d/pintail
     Completions {
         /// The shell to complete in.
@@ -108,10 +111,33 @@ pub struct ServeArgs {
     #[arg(long = "read-only")]
     pub read_only: bool,
 
-    /// Address of the Postgres wire listener (loopback only, until
-    /// authentication is configured).
+    /// Let SQL read and write files only under this directory (or URL
+    /// prefix, like s3://bucket/data/); repeatable. The served database is
+    /// always allowed. Without it, any file the server can reach may be
+    /// read.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<String>,
+
+    /// Address of the Postgres wire listener (loopback only, unless users
+    /// are configured).
     #[arg(long = "pg", value_name = "ADDRESS")]
     pub pg: Option<std::net::SocketAddr>,
+
+    /// Users who may connect, one `name:secret` per line, the secret from
+    /// `pintail hash-password` (or a password); clients then log in with
+    /// SCRAM-SHA-256. `PINTAIL_PASSWORD` (for the user `PINTAIL_USER`,
+    /// default `pintail`) adds one more.
+    #[arg(long = "users", value_name = "FILE")]
+    pub users: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM) to offer; clients on other machines
+    /// must then use TLS.
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Memory each connection's running query may use before spilling or
     /// failing.
@@ -126,6 +152,12 @@ pub struct ServeArgs {
     /// no limit by default.
     #[arg(long = "query-timeout", value_name = "DURATION", value_parser = duration)]
     pub query_timeout: Option<std::time::Duration>,
+
+    /// On SIGTERM or Ctrl-C, how long running statements may go on before
+    /// they are cancelled (new clients are refused at once, idle ones
+    /// closed).
+    #[arg(long = "shutdown-timeout", value_name = "DURATION", value_parser = duration, default_value = "30s")]
+    pub shutdown_timeout: std::time::Duration,
 
     /// How many clients may be connected at once; more are refused with
     /// Postgres' "too many clients" error.

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "pintail", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
     quiet_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -41,7 +44,11 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Serve(args)) = cli.command {
-        return runtime.block_on(serve(args));
+        let code = runtime.block_on(serve(*args));
+        // a statement cancelled by the shutdown may not have reached a
+        // point where it yields: do not wait for it
+        runtime.shutdown_background();
+        return code;
     }
     runtime.block_on(run(cli))
 }
@@ -55,23 +62,74 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
         .map(|v| settings.set(SettingName::MemoryLimit, &v))
         .transpose()
         .and_then(|_| args.threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
-    if let Err(e) = configured {
-        report(&ShellError::Query(e), color);
-        return ExitCode::from(2);
-    }
+    let users = configured.and_then(|_| pintail_server::Users::load(args.users.as_deref(), |name| std::env::var(name).ok()));
+    let tls = users.and_then(|users| match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => pintail_server::Tls::load(cert, key).map(|tls| (users, Some(tls))),
+        _ => Ok((users, None)),
+    });
+    let (users, tls) = match tls {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            report(&ShellError::Query(e), color);
+            return ExitCode::from(2);
+        }
+    };
     let options = pintail_server::ServeOptions {
         database: args.database.filter(|d| d.as_os_str() != ":memory:"),
         read_only: args.read_only,
+        allow_paths: args.allow_paths,
         pg: args.pg,
         settings,
         query_timeout: args.query_timeout,
+        shutdown_timeout: args.shutdown_timeout,
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        users: users.map(std::sync::Arc::new),
+        tls,
     };
     match pintail_server::serve(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&ShellError::Query(e), color);
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `pintail hash-password`: the SCRAM-SHA-256 secret of the password on
+/// stdin (asked for twice, unechoed, on a terminal).
+fn hash_password() -> ExitCode {
+    let password = if std::io::stdin().is_terminal() {
+        match (repl::read_hidden("Password: "), repl::read_hidden("Again: ")) {
+            (Ok(first), Ok(again)) if first == again => first,
+            (Ok(_), Ok(_)) => {
+                eprintln!("error: the passwords differ");
+                return ExitCode::from(2);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: cannot read the password: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().read_line(&mut line) {
+            eprintln!("error: cannot read the password from stdin: {e}");
+            return ExitCode::from(1);
+        }
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    if password.is_empty() {
+        eprintln!("error: the password is empty");
+        return ExitCode::from(2);
+    }
+    match pintail_server::Secret::from_password(&password) {
+        Ok(secret) => {
+            println!("{secret}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.message());
+            ExitCode::from(1)
         }
     }
 }

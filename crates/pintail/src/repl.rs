@@ -263,6 +263,42 @@ pub fn error_style(color: bool) -> Style {
     if color { Color::Red.bold() } else { Style::new() }
 }
 
+/// Reads a line from the terminal without echoing it (a password), after
+/// writing `prompt` to stderr.
+pub fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    use std::io::Write as _;
+
+    use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::terminal;
+
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{prompt}")?;
+    stderr.flush()?;
+    terminal::enable_raw_mode()?;
+    let mut line = String::new();
+    let read = loop {
+        match event::read() {
+            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => match key.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c' | 'd') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
+                }
+                KeyCode::Char(c) => line.push(c),
+                KeyCode::Backspace => {
+                    line.pop();
+                }
+                _ => {}
+            },
+            Ok(Event::Paste(text)) => line.push_str(&text),
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    terminal::disable_raw_mode()?;
+    writeln!(stderr)?;
+    read.map(|()| line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

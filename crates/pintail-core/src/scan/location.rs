@@ -60,7 +60,7 @@ pub(crate) fn is_url(location: &str) -> bool {
     })
 }
 
-fn expand_home(location: &str) -> String {
+pub(crate) fn expand_home(location: &str) -> String {
     match location.strip_prefix("~/") {
         Some(rest) => match std::env::var_os("HOME") {
             Some(home) => format!("{}/{rest}", std::path::Path::new(&home).display()),

@@ -30,6 +30,7 @@ use datafusion::sql::sqlparser::ast::{
 
 pub use options::{Compression, CsvOptions, FileFormat, ScanOptions, ScanRequest, StoreOptions};
 pub(crate) use file_name_rule::FileNameToScan;
+pub(crate) use location::{expand_home, is_url};
 pub(crate) use resolve::resolve;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -18,10 +18,11 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
-use pintail_core::{Error, ErrorKind, QueryResult, Result, Statement, split_statements};
+use pintail_core::{Error, ErrorKind, Result, Statement, split_statements};
 
 use super::stop::Stop;
 use super::{QueryLog, encode, pg_fields};
+use crate::work::Running;
 
 /// A parsed `COPY source TO STDOUT [WITH] (options)`.
 #[derive(Debug)]
@@ -233,7 +234,7 @@ fn syntax(statement: &Statement) -> Error {
 
 /// The response streaming `result` in `copy`'s format, one message per
 /// row (pgwire counts them for the `COPY n` tag).
-pub(crate) fn response(copy: &CopyOut, result: QueryResult, stop: Stop, log: Arc<QueryLog>) -> Result<CopyResponse> {
+pub(crate) fn response(copy: &CopyOut, result: Running, stop: Stop, log: Arc<QueryLog>) -> Result<CopyResponse> {
     let schema = result.schema();
     let binary = matches!(copy.format, CopyFormat::Binary);
     let wire = if binary { Format::UnifiedBinary } else { Format::UnifiedText };

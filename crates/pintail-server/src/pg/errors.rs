@@ -25,15 +25,22 @@ pub(crate) fn sqlstate(e: &Error) -> &'static str {
         ErrorKind::NotSupported => "0A000",
         // read_only_sql_transaction
         ErrorKind::ReadOnly => "25006",
+        // insufficient_privilege
+        ErrorKind::NotAllowed => "42501",
+        // admin_shutdown: the server stopped it on its way down
+        ErrorKind::Cancelled if e.message() == crate::shutdown::TERMINATED => "57P01",
         ErrorKind::Cancelled => "57014",
         ErrorKind::Conflict => "40001",
         ErrorKind::Internal => "XX000",
     }
 }
 
-/// `e` as the error a Postgres client reads.
+/// `e` as the error a Postgres client reads; FATAL (the connection ends)
+/// for a shutdown, as in Postgres.
 pub(crate) fn info(e: &Error) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".to_owned(), sqlstate(e).to_owned(), e.message().to_owned());
+    let code = sqlstate(e);
+    let severity = if code == "57P01" { "FATAL" } else { "ERROR" };
+    let mut info = ErrorInfo::new(severity.to_owned(), code.to_owned(), e.message().to_owned());
     info.hint = e.hint().map(str::to_owned);
     info
 }
@@ -64,5 +71,9 @@ mod tests {
         assert_eq!(code(ErrorKind::Execution, "Cannot cast string 'abc' to value of Int32 type"), "22P02");
         assert_eq!(code(ErrorKind::Conflict, "another writer"), "40001");
         assert_eq!(code(ErrorKind::Internal, "bug"), "XX000");
+        assert_eq!(code(ErrorKind::NotAllowed, "'/etc/passwd' is outside the allowed paths"), "42501");
+        assert_eq!(code(ErrorKind::Cancelled, "canceling statement due to user request"), "57014");
+        let shutdown = Error::new(ErrorKind::Cancelled, crate::shutdown::TERMINATED);
+        assert_eq!((info(&shutdown).severity.as_str(), info(&shutdown).code.as_str()), ("FATAL", "57P01"));
     }
 }

@@ -14,6 +14,7 @@ mod catalog;
 mod copy;
 mod errors;
 mod params;
+mod scram;
 mod startup;
 mod stop;
 
@@ -35,11 +36,13 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::tokio::TlsAcceptor;
 use pintail_core::datafusion::common::ScalarValue;
 use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
-use pintail_core::{Bindings, Error, Result, Session, Statement, StatementKind, split_statements};
+use pintail_core::{Bindings, Error, ErrorKind, Result, Session, Statement, StatementKind, split_statements};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 
 use crate::ServeOptions;
 use crate::log;
@@ -47,14 +50,37 @@ use errors::{to_pg, user};
 use startup::{CancelKey, Refusal, Refused, Startup};
 use stop::Stop;
 
-/// Takes connections from `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
+use crate::shutdown::{Counted, Counter, Phase, Shutdown};
+use crate::work::{self, Running};
+
+/// Takes connections from `listener` until the server has drained
+/// ([`crate::shutdown`]): then every connection has ended.
+pub(crate) async fn serve(listener: TcpListener, options: ServeOptions, shutdown: Shutdown, work: Handle) -> Result<()> {
+    let tls = match &options.tls {
+        Some(tls) => Some(TlsAcceptor::from(Arc::new(tls.rustls_config(vec![b"postgresql".to_vec()])?))),
+        None => None,
+    };
+    let end_point = options.tls.as_ref().and_then(|tls| scram::end_point_hash(&tls.certificates[0]));
+    let startup = Arc::new(Startup {
+        cancels: Arc::new(ConnectionManager::new()),
+        users: options.users.clone(),
+        end_point,
+        tls: tls.is_some(),
+    });
     let options = Arc::new(options);
-    let startup = Arc::new(Startup { cancels: Arc::new(ConnectionManager::new()) });
-    let connected = Arc::new(AtomicUsize::new(0));
+    let connected = Arc::new(Counter::default());
     let ids = AtomicU64::new(1);
+    let drained = async {
+        shutdown.reached(Phase::Draining).await;
+        connected.zero().await;
+    };
+    tokio::pin!(drained);
     loop {
-        let (socket, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            () = &mut drained => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // out of file descriptors and the like: the listener itself is fine
@@ -66,70 +92,101 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions) {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let options = Arc::clone(&options);
         let startup = Arc::clone(&startup);
-        let slot = Slot::take(&connected);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let refusal = if slot.count > options.max_connections {
-                Some(Refusal { code: "53300", message: "sorry, too many clients already".to_owned() })
-            } else {
-                None
-            };
-            let session = match refusal {
-                Some(refusal) => Err(refusal),
-                None => options.session().and_then(|s| catalog::install(&s).map(|()| s)).map_err(|e| Refusal {
-                    code: errors::sqlstate(&e),
-                    message: e.message().to_owned(),
-                }),
-            };
-            let session = match session {
-                Ok(s) => s,
-                Err(refusal) => {
-                    log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
-                    let _ = pgwire::tokio::process_socket(socket, None, Refused(Arc::new(refusal))).await;
-                    return;
-                }
-            };
-            log::line(&[("event", "connect"), ("connection", &id.to_string()), ("client", &peer.to_string())]);
-            let handlers = Arc::new(Handlers::new(session, peer, id, startup, options.query_timeout));
-            let outcome = pgwire::tokio::process_socket(socket, None, Factory(Arc::clone(&handlers))).await;
-            // the slot is free before the line says so
-            drop(slot);
-            let queries = handlers.queries.load(Ordering::Relaxed).to_string();
-            let duration = format!("{:.3}", started.elapsed().as_secs_f64());
-            let id = id.to_string();
-            let mut line = vec![
-                ("event", "disconnect"),
-                ("connection", id.as_str()),
-                ("queries", queries.as_str()),
-                ("duration_s", duration.as_str()),
-            ];
-            let error = outcome.err().map(|e| e.to_string());
-            if let Some(e) = &error {
-                line.push(("error", e));
-            }
-            log::line(&line);
-        });
+        let tls = tls.clone();
+        let (slot, count) = connected.enter();
+        let shutdown = shutdown.clone();
+        let client = Client { socket, peer, id, slot, count };
+        tokio::spawn(connection(client, options, startup, tls, shutdown, work.clone()));
     }
 }
 
-/// One connected client, counted for `--max-connections` while it lasts.
-struct Slot {
-    connected: Arc<AtomicUsize>,
+/// One accepted client, counted in the connected clients while it lasts.
+struct Client {
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    slot: Counted,
     /// How many clients are connected, this one included.
     count: usize,
 }
 
-impl Slot {
-    fn take(connected: &Arc<AtomicUsize>) -> Self {
-        let count = connected.fetch_add(1, Ordering::AcqRel) + 1;
-        Self { connected: Arc::clone(connected), count }
+/// Serves one client from startup to disconnect: refuses it if the server
+/// is full or shutting down, else runs its statements on a session of its
+/// own.
+async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Startup>, tls: Option<TlsAcceptor>, shutdown: Shutdown, work: Handle) {
+    let Client { socket, peer, id, slot, count } = client;
+    let started = Instant::now();
+    let refusal = if shutdown.phase() >= Phase::Draining {
+        Some(Refusal { code: "57P03", message: "the database system is shutting down".to_owned() })
+    } else if count > options.max_connections {
+        Some(Refusal { code: "53300", message: "sorry, too many clients already".to_owned() })
+    } else {
+        None
+    };
+    let session = match refusal {
+        Some(refusal) => Err(refusal),
+        None => options.session().and_then(|s| catalog::install(&s).map(|()| s)).map_err(|e| Refusal {
+            code: errors::sqlstate(&e),
+            message: e.message().to_owned(),
+        }),
+    };
+    let session = match session {
+        Ok(s) => s,
+        Err(refusal) => {
+            log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
+            let _ = pgwire::tokio::process_socket(socket, tls, Refused(Arc::new(refusal))).await;
+            return;
+        }
+    };
+    log::line(&[("event", "connect"), ("connection", &id.to_string()), ("client", &peer.to_string())]);
+    let handlers = Arc::new(Handlers::new(session, peer, id, startup, options.query_timeout, shutdown.clone(), work));
+    let idle_in_shutdown = async {
+        shutdown.reached(Phase::Draining).await;
+        handlers.running.zero().await;
+    };
+    // A connection running nothing is closed as the server drains:
+    // its reading side is shut, so pgwire ends the connection once
+    // it has sent what it was sending (a result's last rows may
+    // still be on their way when the statement is done). Ending
+    // the session rolls back an open transaction.
+    let reader = socket_reader(socket);
+    let outcome = match reader {
+        Err(e) => Err(e.to_string()),
+        Ok((socket, reader)) => {
+            let connection = pgwire::tokio::process_socket(socket, tls, Factory(Arc::clone(&handlers)));
+            tokio::pin!(connection);
+            tokio::select! {
+                outcome = &mut connection => outcome.map_err(|e| e.to_string()),
+                () = idle_in_shutdown => {
+                    let _ = reader.shutdown(std::net::Shutdown::Read);
+                    connection.await.map_err(|e| e.to_string()).and(Err("closed by the server's shutdown".to_owned()))
+                }
+            }
+        }
+    };
+    // the slot is free before the line says so
+    drop(slot);
+    let queries = handlers.queries.load(Ordering::Relaxed).to_string();
+    let duration = format!("{:.3}", started.elapsed().as_secs_f64());
+    let id = id.to_string();
+    let mut line = vec![
+        ("event", "disconnect"),
+        ("connection", id.as_str()),
+        ("queries", queries.as_str()),
+        ("duration_s", duration.as_str()),
+    ];
+    if let Err(e) = &outcome {
+        line.push(("error", e));
     }
+    log::line(&line);
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.connected.fetch_sub(1, Ordering::AcqRel);
-    }
+/// `socket`, and a second handle on it to shut its reading side from
+/// outside pgwire.
+fn socket_reader(socket: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+    let socket = socket.into_std()?;
+    let reader = socket.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(socket)?, reader))
 }
 
 /// A statement prepared by the extended flow: the statement with its
@@ -152,10 +209,15 @@ pub(crate) struct Handlers {
     parser: Arc<Parser>,
     startup: Arc<Startup>,
     timeout: Option<Duration>,
+    shutdown: Shutdown,
+    /// Statements running (or streaming rows) on the connection.
+    running: Arc<Counter>,
+    /// The runtime statements run on ([`crate::work`]).
+    work: Handle,
 }
 
 impl Handlers {
-    fn new(session: Session, peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>) -> Self {
+    fn new(session: Session, peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
         Self {
             parser: Arc::new(Parser { session: session.clone() }),
             session,
@@ -164,13 +226,20 @@ impl Handlers {
             queries: AtomicUsize::new(0),
             startup,
             timeout,
+            shutdown,
+            running: Arc::default(),
+            work,
         }
     }
 
-    /// The stop of a statement the client starts now.
-    async fn stop<C: ClientInfo>(&self, client: &C) -> Stop {
+    /// The stop of a statement the client starts now; an error (ending the
+    /// connection) if the server is shutting down.
+    async fn stop<C: ClientInfo>(&self, client: &C) -> PgWireResult<Stop> {
+        if self.shutdown.phase() >= Phase::Draining {
+            return Err(to_pg(&Error::new(ErrorKind::Cancelled, crate::shutdown::TERMINATED)));
+        }
         let handle = client.session_extensions().get::<CancelKey>().map(|key| Arc::clone(&key.handle));
-        Stop::start(handle, self.timeout).await
+        Ok(Stop::start(handle, self.timeout, &self.shutdown, &self.running).await)
     }
 
     /// Runs `statement` with `params`, until it is done or `stop` comes; a
@@ -199,10 +268,10 @@ impl Handlers {
         let verb = Verb::of(statement);
         let bindings = Bindings { params, tables: Vec::new() };
         if let Some(copy) = log.check(copy::parse(statement))? {
-            let result = log.check(self.session.execute_with(&copy.query, bindings).await)?;
+            let result = log.check(work::execute(&self.work, &self.session, &copy.query, bindings).await)?;
             return copy::response(&copy, result, stop.clone(), log).map(Response::CopyOut);
         }
-        let result = log.check(self.session.execute_with(statement, bindings).await)?;
+        let result = log.check(work::execute(&self.work, &self.session, statement, bindings).await)?;
         match verb {
             Verb::Rows if result.has_columns() => {
                 let fields = Arc::new(pg_fields(&result.schema(), format)?);
@@ -300,13 +369,13 @@ impl Verb {
 /// The Postgres columns of `schema`, in `format`.
 fn pg_fields(schema: &SchemaRef, format: &Format) -> Result<Vec<FieldInfo>> {
     arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
-        .map_err(|e| Error::new(pintail_core::ErrorKind::NotSupported, e.to_string()))
+        .map_err(|e| Error::new(ErrorKind::NotSupported, e.to_string()))
 }
 
 /// A result's batches as protocol messages, each batch made into messages
 /// by `batch_messages`; its rows and error logged.
 fn encode<T: Send + 'static>(
-    result: pintail_core::QueryResult,
+    result: Running,
     log: Arc<QueryLog>,
     mut batch_messages: impl FnMut(&RecordBatch) -> Vec<PgWireResult<T>> + Send + 'static,
 ) -> impl futures::Stream<Item = PgWireResult<T>> + Send + 'static {
@@ -403,7 +472,7 @@ impl SimpleQueryHandler for Handlers {
             Err(e) => return Ok(vec![Response::Error(Box::new(errors::info(&e)))]),
         };
         let mut out = Vec::with_capacity(statements.len());
-        let stop = self.stop(client).await;
+        let stop = self.stop(client).await?;
         for statement in &statements {
             match self.run(statement, Vec::new(), &Format::UnifiedText, &stop).await {
                 Ok(response) => out.push(response),
@@ -436,7 +505,7 @@ impl ExtendedQueryHandler for Handlers {
     {
         let values = params::values(portal)?;
         let prepared = &portal.statement.statement;
-        let stop = self.stop(client).await;
+        let stop = self.stop(client).await?;
         self.run(&prepared.statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))
     }
 }

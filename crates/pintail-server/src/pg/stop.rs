@@ -1,5 +1,9 @@
 //! What ends a running statement early: the client's cancel request
-//! (psql's Ctrl-C, psycopg's `cancel()`), or the server's time limit.
+//! (psql's Ctrl-C, psycopg's `cancel()`), the server's time limit, or the
+//! server's shutdown deadline ([`crate::shutdown`]). A statement's stop
+//! also counts it as running on its connection for as long as any copy of
+//! the stop lives (its rows' stream holds one), so a draining server knows
+//! when the connection is idle.
 //!
 //! Both end the statement wherever it is: while it plans and runs before
 //! its first row, and while its rows stream to the client. Dropping the
@@ -18,6 +22,7 @@ use tokio::time::Instant;
 
 use super::QueryLog;
 use super::errors::to_pg;
+use crate::shutdown::{Counted, Counter, Phase, Shutdown, TERMINATED};
 
 /// The end of one statement's run, if it comes.
 #[derive(Clone)]
@@ -26,17 +31,29 @@ pub(crate) struct Stop {
     /// connection's next statement replaces the request channel.
     cancel: Option<Shared<BoxFuture<'static, bool>>>,
     deadline: Option<(Instant, Duration)>,
+    shutdown: Shutdown,
+    _running: Arc<Counted>,
 }
 
 impl Stop {
     /// The stop for a statement starting now on the connection `handle`
-    /// belongs to.
-    pub(crate) async fn start(handle: Option<Arc<ConnectionHandle>>, timeout: Option<Duration>) -> Self {
+    /// belongs to, counted in its `running` statements.
+    pub(crate) async fn start(
+        handle: Option<Arc<ConnectionHandle>>,
+        timeout: Option<Duration>,
+        shutdown: &Shutdown,
+        running: &Arc<Counter>,
+    ) -> Self {
         let cancel = match handle {
             Some(handle) => Some(handle.start_query().await.map(|r| r.is_ok()).boxed().shared()),
             None => None,
         };
-        Self { cancel, deadline: timeout.map(|t| (Instant::now() + t, t)) }
+        Self {
+            cancel,
+            deadline: timeout.map(|t| (Instant::now() + t, t)),
+            shutdown: shutdown.clone(),
+            _running: Arc::new(running.enter().0),
+        }
     }
 
     /// Waits for the stop and says why it came; never resolves if it does
@@ -62,6 +79,8 @@ impl Stop {
         };
         tokio::select! {
             () = cancel => Error::new(ErrorKind::Cancelled, "canceling statement due to user request"),
+            () = self.shutdown.reached(Phase::Cancelling) => Error::new(ErrorKind::Cancelled, TERMINATED)
+                .with_hint("the server is shutting down: run the statement again once it is back"),
             limit = timeout => Error::new(ErrorKind::Cancelled, "canceling statement due to statement timeout")
                 .with_hint(format!("the server stops statements after {limit:?} (pintail serve --query-timeout)")),
         }
