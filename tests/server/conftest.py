@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -129,3 +130,36 @@ def in_background(conn: psycopg.Connection, sql: str) -> Background:
     thread = threading.Thread(target=run)
     thread.start()
     return Background(thread, failures)
+
+
+# Raw protocol messages, for clients no driver would be
+
+
+def startup(user: str = "tester", database: str = "db") -> bytes:
+    body = struct.pack("!i", 196608) + f"user\0{user}\0database\0{database}\0\0".encode()
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def exchange(port: int, payload: bytes) -> bytes:
+    """Sends `payload`, half-closes, and reads what the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def kinds(data: bytes) -> list[bytes]:
+    """The types of the backend messages in `data`."""
+    out, i = [], 0
+    while i + 5 <= len(data):
+        (length,) = struct.unpack("!i", data[i + 1 : i + 5])
+        out.append(data[i : i + 1])
+        i += 1 + length
+    return out

@@ -6,11 +6,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import pathlib
+import struct
 import subprocess
+from collections.abc import Callable
 
 import psycopg
 import pytest
-from conftest import ROOT, binary, free_port, serving
+from conftest import ROOT, binary, exchange, free_port, kinds, message, serving, startup
 
 # never a password from the tester's ~/.pgpass
 NO_PASSFILE = "passfile=/nonexistent"
@@ -183,3 +185,31 @@ def test_bad_users_and_tls_files_are_refused_at_start(tmp_path: pathlib.Path) ->
     other.mkdir()
     _, other_key = certificate(other, "127.0.0.1")
     assert "cannot be used" in refused("--users", str(users), "--tls-cert", str(cert), "--tls-key", str(other_key))
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param(lambda: message(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", 7) + b"garbage"), id="a malformed SCRAM message"),
+        pytest.param(lambda: message(b"p", b"not-a-mechanism\0" + struct.pack("!i", -1)), id="an unknown mechanism"),
+        pytest.param(lambda: b"", id="no password at all"),
+    ],
+)
+def test_statements_pipelined_behind_a_failed_login_never_run(tmp_path: pathlib.Path, login: Callable[[], bytes]) -> None:
+    marker = tmp_path / "pwned.csv"
+    with serving([str(tmp_path / "db"), "--users", str(users_file(tmp_path))], tmp_path) as server:
+        payload = (
+            startup(user="alice")
+            + login()
+            + message(b"Q", f"COPY (SELECT 1 AS x) TO '{marker}'\0".encode())
+            + message(b"P", b"\0CREATE TABLE pwned (x INT)\0\0\0")
+            + message(b"B", b"\0\0\0\0\0\0\0\0")
+            + message(b"E", b"\0\0\0\0\0")
+            + message(b"S", b"")
+        )
+        answer = exchange(server.port, payload)
+        assert b"E" in kinds(answer), answer[:300]
+        assert not marker.exists()
+        with psycopg.connect(f"host=127.0.0.1 port={server.port} dbname=db user=bob password=plain-password {NO_PASSFILE}") as conn:
+            names = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+            assert "pwned" not in names

@@ -198,6 +198,7 @@ fn local_root(dir: &FsPath) -> Result<PathBuf> {
 }
 
 /// The file system path of a path in the `file://` store (rooted at `/`).
+#[cfg_attr(not(feature = "native"), expect(clippy::unnecessary_wraps, reason = "the native build's conversion can fail"))]
 fn local_path(path: &Path) -> Option<PathBuf> {
     #[cfg(feature = "native")]
     {

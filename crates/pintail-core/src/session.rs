@@ -750,6 +750,12 @@ impl Session {
         if !name.contains('.') {
             return Err(unknown_setting(&name));
         }
+        if name.eq_ignore_ascii_case("datafusion.runtime.temp_directory")
+            && let Some(dir) = &value
+        {
+            // spill files are written there, around the object stores
+            self.check_path(std::path::Path::new(dir))?;
+        }
         self.run_text(s.text()).await
     }
 

@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::allowed::{AllowedPaths, Confined, store_of};
 use crate::counted::{BytesRead, Counted};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::scan::StoreOptions;
 
 /// The session's object stores, keyed by `scheme://host`.
@@ -39,6 +39,12 @@ impl Stores {
     /// Builds the store for `url` with `options` and registers it, replacing
     /// any earlier store for the same bucket.
     pub fn configure(&self, url: &Url, options: &StoreOptions) -> Result<()> {
+        if let (Some(allowed), Some(endpoint)) = (self.allowed(), &options.endpoint) {
+            // the roots name buckets, not hosts: another endpoint would send
+            // the server's requests (and credentials) wherever SQL says
+            return Err(Error::new(ErrorKind::NotAllowed, format!("the endpoint '{endpoint}' cannot be chosen in SQL here"))
+                .with_hint(format!("this session may read and write only under {}, through the server's own endpoints", allowed.roots().join(", "))));
+        }
         let store = build(url, options)?;
         self.insert(url, self.built(url, store));
         Ok(())

@@ -154,6 +154,11 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }
 
+/// Whether `text` was meant as a verifier (whatever its case or spacing).
+fn looks_like_verifier(text: &str) -> bool {
+    text.trim_start().get(..14).is_some_and(|head| head.eq_ignore_ascii_case("SCRAM-SHA-256$"))
+}
+
 /// The users a server accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
@@ -173,7 +178,14 @@ impl Users {
         }
         if let Some(password) = environment("PINTAIL_PASSWORD").filter(|p| !p.is_empty()) {
             let name = environment("PINTAIL_USER").filter(|u| !u.is_empty()).unwrap_or_else(|| "pintail".to_owned());
-            let secret = Secret::parse_verifier(&password).map_or_else(|| Secret::from_password(&password), Ok)?;
+            let secret = if looks_like_verifier(&password) {
+                Secret::parse_verifier(password.trim()).ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidOption, "PINTAIL_PASSWORD holds a malformed SCRAM-SHA-256 verifier")
+                        .with_hint("give the password itself, or a verifier from `pintail hash-password`")
+                })?
+            } else {
+                Secret::from_password(&password)?
+            };
             users.by_name.insert(name, secret);
         }
         Ok((!users.by_name.is_empty()).then_some(users))
@@ -199,8 +211,10 @@ impl Users {
             if secret.is_empty() {
                 return Err(bad(&format!("user '{name}' has an empty secret")));
             }
-            let secret = if secret.starts_with("SCRAM-SHA-256$") {
-                Secret::parse_verifier(secret).ok_or_else(|| bad(&format!("user '{name}' has a malformed SCRAM-SHA-256 verifier")))?
+            // a verifier that does not parse is an error, never a password
+            // (the verifier's text would become the password)
+            let secret = if looks_like_verifier(secret) {
+                Secret::parse_verifier(secret.trim()).ok_or_else(|| bad(&format!("user '{name}' has a malformed SCRAM-SHA-256 verifier")))?
             } else {
                 Secret::from_password(secret)?
             };
@@ -266,6 +280,9 @@ mod tests {
         assert_eq!(err("a:"), "users.txt, line 1: user 'a' has an empty secret");
         assert_eq!(err("a:SCRAM-SHA-256$4096:bad"), "users.txt, line 1: user 'a' has a malformed SCRAM-SHA-256 verifier");
         assert_eq!(err("a:x\na:y"), "users.txt, line 2: user 'a' is listed twice");
+        // a verifier mistyped is refused, not taken as a password
+        assert_eq!(err("a: SCRAM-SHA-256$4096:bad"), "users.txt, line 1: user 'a' has a malformed SCRAM-SHA-256 verifier");
+        assert_eq!(err("a:scram-sha-256$4096:c2FsdA==$x:y"), "users.txt, line 1: user 'a' has a malformed SCRAM-SHA-256 verifier");
     }
 
     #[test]

@@ -73,7 +73,10 @@ pub(crate) async fn execute(runtime: &tokio::runtime::Handle, session: &Session,
     let (rows_tx, rows) = mpsc::channel(IN_FLIGHT);
     let finished = Arc::new(AtomicBool::new(false));
     let (session, owned, done) = (session.clone(), statement.clone(), Arc::clone(&finished));
-    let mut task = runtime.spawn(async move {
+    // aborted however this function ends: a cancel or timeout that drops
+    // it while the statement plans (a CREATE TABLE AS, a COMMIT) must stop
+    // the statement, not leave it to finish unseen
+    let mut task = Abort(runtime.spawn(async move {
         let result = match session.execute_with(&owned, bindings).await {
             Ok(result) => result,
             Err(e) => {
@@ -93,11 +96,11 @@ pub(crate) async fn execute(runtime: &tokio::runtime::Handle, session: &Session,
         }
         // anything else that ends the rows is the task's end before its time
         done.store(true, Ordering::Release);
-    });
+    }));
     match planned.await {
-        Ok(Ok((schema, has_columns))) => Ok(Running { schema, has_columns, rows, finished, ended: false, _task: Abort(task) }),
+        Ok(Ok((schema, has_columns))) => Ok(Running { schema, has_columns, rows, finished, ended: false, _task: task }),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(match (&mut task).await {
+        Err(_) => Err(match (&mut task.0).await {
             Err(e) if e.is_panic() => Error::internal(
                 format!("panic while running the statement: {}", pintail_core::panic_message(e.into_panic().as_ref())),
                 Some(statement.text()),

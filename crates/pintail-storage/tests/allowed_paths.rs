@@ -85,6 +85,11 @@ async fn reads_and_writes_stay_under_the_roots() {
     assert!(!outside.join("other.db").exists());
     assert_refused(&error(&session, &format!("SELECT * FROM delta_scan('{outside_s}')")).await, &outside_s.to_string());
     assert_refused(&error(&session, &format!("SET temp_directory = '{outside_s}/spill'")).await, "spill");
+    assert_refused(&error(&session, &format!("SET datafusion.runtime.temp_directory = '{outside_s}/spill'")).await, "spill");
+    // a bucket's endpoint cannot be pointed at another host
+    let e = error(&session, "SELECT * FROM read_csv('s3://bucket/x.csv', endpoint = 'http://127.0.0.1:9')").await;
+    assert_eq!(e.kind(), ErrorKind::NotAllowed, "{e}");
+    assert!(e.message().contains("endpoint"), "{e}");
     // a URL is refused when no root is a URL
     let e = error(&session, "SELECT * FROM 'https://example.com/data.csv'").await;
     assert_eq!(e.kind(), ErrorKind::NotAllowed, "{e}");

@@ -33,7 +33,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::tokio::TlsAcceptor;
@@ -134,7 +134,13 @@ async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Sta
         Ok(s) => s,
         Err(refusal) => {
             log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
-            let _ = pgwire::tokio::process_socket(socket, tls, Refused(Arc::new(refusal))).await;
+            // a client that never sends its startup is not waited for long
+            // (pgwire would wait a minute, holding up a shutdown)
+            if let Ok((socket, reader)) = socket_reader(socket) {
+                let ender = Arc::new(EndOnFatal(Arc::new(reader)));
+                let refused = pgwire::tokio::process_socket(socket, tls, Refused(Arc::new(refusal), ender));
+                let _ = tokio::time::timeout(Duration::from_secs(5), refused).await;
+            }
             return;
         }
     };
@@ -153,7 +159,9 @@ async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Sta
     let outcome = match reader {
         Err(e) => Err(e.to_string()),
         Ok((socket, reader)) => {
-            let connection = pgwire::tokio::process_socket(socket, tls, Factory(Arc::clone(&handlers)));
+            let reader = Arc::new(reader);
+            let ender = Arc::new(EndOnFatal(Arc::clone(&reader)));
+            let connection = pgwire::tokio::process_socket(socket, tls, Factory(Arc::clone(&handlers), ender));
             tokio::pin!(connection);
             tokio::select! {
                 outcome = &mut connection => outcome.map_err(|e| e.to_string()),
@@ -235,6 +243,7 @@ impl Handlers {
     /// The stop of a statement the client starts now; an error (ending the
     /// connection) if the server is shutting down.
     async fn stop<C: ClientInfo>(&self, client: &C) -> PgWireResult<Stop> {
+        startup::admitted(client)?;
         if self.shutdown.phase() >= Phase::Draining {
             return Err(to_pg(&Error::new(ErrorKind::Cancelled, crate::shutdown::TERMINATED)));
         }
@@ -511,7 +520,24 @@ impl ExtendedQueryHandler for Handlers {
 }
 
 /// Hands pgwire one connection's handlers.
-struct Factory(Arc<Handlers>);
+struct Factory(Arc<Handlers>, Arc<EndOnFatal>);
+
+/// Ends the connection after a FATAL error: pgwire sends the error and a
+/// ReadyForQuery, shuts only its own writing side, and would read the
+/// client's next message (a query pipelined after a failed login, say).
+/// Shutting the reading side too makes that read the end; messages
+/// pgwire has already read are refused by [`startup::admitted`].
+pub(crate) struct EndOnFatal(Arc<std::net::TcpStream>);
+
+impl ErrorHandler for EndOnFatal {
+    fn on_error<C: ClientInfo>(&self, _client: &C, error: &mut PgWireError) {
+        if let PgWireError::UserError(info) = error
+            && info.is_fatal()
+        {
+            let _ = self.0.shutdown(std::net::Shutdown::Read);
+        }
+    }
+}
 
 impl PgWireServerHandlers for Factory {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
@@ -529,6 +555,10 @@ impl PgWireServerHandlers for Factory {
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::new(DefaultCancelHandler::new(Arc::clone(&self.0.startup.cancels)))
     }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::clone(&self.1)
+    }
 }
 
 /// Plans statements for the extended flow.
@@ -540,10 +570,11 @@ pub(crate) struct Parser {
 impl QueryParser for Parser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        startup::admitted(client)?;
         let mut statements = split_statements(sql).map_err(|e| to_pg(&e))?;
         let statement = match (statements.pop(), statements.is_empty()) {
             (None, _) => return Ok(None),

@@ -169,6 +169,17 @@ impl Startup {
     }
 }
 
+/// An error (FATAL) unless `client` has been let in: a message pgwire
+/// reads after a failed startup (a query pipelined behind a wrong
+/// password) must not run.
+pub(crate) fn admitted<C: ClientInfo>(client: &C) -> PgWireResult<()> {
+    if client.session_extensions().get::<CancelKey>().is_some() {
+        Ok(())
+    } else {
+        Err(fatal("28000", "the client has not logged in"))
+    }
+}
+
 /// Where a connection's cancel requests arrive, registered while the
 /// connection lasts. (Kept under a type of Pintail's own: pgwire would race
 /// only the planning of a statement against a handle stored as its own
@@ -200,11 +211,16 @@ impl StartupHandler for Refusal {
     }
 }
 
-/// Hands pgwire the refusal; no query reaches it.
-pub(crate) struct Refused(pub(crate) Arc<Refusal>);
+/// Hands pgwire the refusal; no query reaches it (the connection ends
+/// after the FATAL error).
+pub(crate) struct Refused(pub(crate) Arc<Refusal>, pub(crate) Arc<super::EndOnFatal>);
 
 impl PgWireServerHandlers for Refused {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.0)
+    }
+
+    fn error_handler(&self) -> Arc<impl pgwire::api::ErrorHandler> {
+        Arc::clone(&self.1)
     }
 }
