@@ -13,6 +13,7 @@
 //! cancel, a timeout) aborts the statement's task, which stops its work in
 //! DataFusion.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,10 +118,22 @@ fn stopped() -> Error {
     Error::new(ErrorKind::Cancelled, TERMINATED).with_hint("the server is shutting down: run the statement again once it is back")
 }
 
-/// Aborts the statement's task when dropped.
-struct Abort(tokio::task::JoinHandle<()>);
+/// Runs `work` (planning that is not a statement's run: the description of
+/// a prepared statement) on the query runtime; it is aborted if the caller
+/// stops waiting.
+pub(crate) async fn on<T: Send + 'static>(runtime: &tokio::runtime::Handle, work: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    let mut task = Abort(runtime.spawn(work));
+    match (&mut task.0).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(Error::internal(format!("panic while planning: {}", pintail_core::panic_message(e.into_panic().as_ref())), None)),
+        Err(_) => Err(stopped()),
+    }
+}
 
-impl Drop for Abort {
+/// Aborts its task when dropped (a task already done is left as it is).
+struct Abort<T = ()>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Abort<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

@@ -227,7 +227,7 @@ pub(crate) struct Handlers {
 impl Handlers {
     fn new(session: Session, peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
         Self {
-            parser: Arc::new(Parser { session: session.clone() }),
+            parser: Arc::new(Parser { session: session.clone(), work: work.clone() }),
             session,
             peer,
             id,
@@ -564,6 +564,8 @@ impl PgWireServerHandlers for Factory {
 /// Plans statements for the extended flow.
 pub(crate) struct Parser {
     session: Session,
+    /// Where statements are planned to be described ([`crate::work`]).
+    work: Handle,
 }
 
 #[async_trait]
@@ -587,7 +589,11 @@ impl QueryParser for Parser {
             }
         };
         let (statement, count) = statement.with_numbered_parameters().map_err(|e| to_pg(&e))?;
-        let (param_types, schema) = describe(&self.session, &statement, count).await.map_err(|e| to_pg(&e))?;
+        // planning may read files (a schema to infer), and SHOW, DESCRIBE
+        // and SUMMARIZE run: on the query runtime, as statements do
+        let session = self.session.clone();
+        let described = work::on(&self.work, async move { describe(&session, &statement, count).await.map(|d| (statement, d)) });
+        let (statement, (param_types, schema)) = described.await.map_err(|e| to_pg(&e))?;
         Ok(Some(Prepared { statement, param_types, schema }))
     }
 
