@@ -20,7 +20,8 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -243,49 +244,84 @@ fn resolve(path: &FsPath) -> Option<PathBuf> {
 #[derive(Debug)]
 pub(crate) struct Confined {
     inner: Arc<dyn ObjectStore>,
+    rule: Arc<Rule>,
+}
+
+/// The roots as they apply to one store.
+#[derive(Debug)]
+struct Rule {
     /// `scheme://host` of the store (`file://` for local files)
     store: String,
     allowed: Arc<AllowedPaths>,
+    /// Local paths found allowed: a Parquet file is read in many ranges,
+    /// and each check would resolve its links again (SQL cannot make links,
+    /// so an answer does not go stale under it).
+    known: Mutex<HashSet<Path>>,
 }
 
-impl Confined {
-    pub(crate) fn new(inner: Arc<dyn ObjectStore>, store: String, allowed: Arc<AllowedPaths>) -> Self {
-        Self { inner, store, allowed }
-    }
+/// How many allowed local paths a store remembers before it starts over.
+const KNOWN: usize = 4096;
 
-    fn shown(&self, path: &Path) -> String {
-        if self.store == FILE { format!("/{path}") } else { format!("{}/{path}", self.store) }
+impl Rule {
+    fn allows(&self, path: &Path) -> bool {
+        if self.store != FILE {
+            return self.allowed.remote_allows(&self.store, path.as_ref());
+        }
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.contains(path) {
+            return true;
+        }
+        drop(known);
+        let allowed = self.allowed.allows(&self.store, path);
+        if allowed {
+            known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            if known.len() >= KNOWN {
+                known.clear();
+            }
+            known.insert(path.clone());
+        }
+        allowed
     }
 
     fn denied(&self, path: &Path) -> object_store::Error {
-        let shown = self.shown(path);
+        let shown = if self.store == FILE { format!("/{path}") } else { format!("{}/{path}", self.store) };
         object_store::Error::PermissionDenied { source: Box::new(self.allowed.refused(&shown)), path: shown }
     }
 
     fn check(&self, path: &Path) -> object_store::Result<()> {
-        if self.allowed.allows(&self.store, path) { Ok(()) } else { Err(self.denied(path)) }
+        if self.allows(path) { Ok(()) } else { Err(self.denied(path)) }
+    }
+}
+
+impl Confined {
+    pub(crate) fn new(inner: Arc<dyn ObjectStore>, store: String, allowed: Arc<AllowedPaths>) -> Self {
+        Self { inner, rule: Arc::new(Rule { store, allowed, known: Mutex::default() }) }
+    }
+
+    fn check(&self, path: &Path) -> object_store::Result<()> {
+        self.rule.check(path)
     }
 
     /// What a listing of `prefix` may show: everything (under a root), the
     /// entries under roots (a prefix above some root), or nothing.
     fn listing(&self, prefix: Option<&Path>) -> object_store::Result<Listing> {
-        let text = prefix.map_or("", Path::as_ref);
-        if prefix.is_some_and(|p| self.allowed.allows(&self.store, p)) {
+        let rule = &self.rule;
+        if prefix.is_some_and(|p| rule.allows(p)) {
             // links below a local root may still point out of it
-            return Ok(if self.store == FILE { Listing::Filtered } else { Listing::All });
+            return Ok(if rule.store == FILE { Listing::Filtered } else { Listing::All });
         }
-        if self.allowed.has_root_under(&self.store, text) {
+        if rule.allowed.has_root_under(&rule.store, prefix.map_or("", Path::as_ref)) {
             return Ok(Listing::Filtered);
         }
-        Err(self.denied(&prefix.cloned().unwrap_or_default()))
+        Err(rule.denied(&prefix.cloned().unwrap_or_default()))
     }
 
     fn filter(&self, listing: Listing, stream: BoxStream<'static, object_store::Result<ObjectMeta>>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         match listing {
             Listing::All => stream,
             Listing::Filtered => {
-                let (allowed, store) = (Arc::clone(&self.allowed), self.store.clone());
-                stream.try_filter(move |meta| std::future::ready(allowed.allows(&store, &meta.location))).boxed()
+                let rule = Arc::clone(&self.rule);
+                stream.try_filter(move |meta| std::future::ready(rule.allows(&meta.location))).boxed()
             }
         }
     }
@@ -326,18 +362,8 @@ impl ObjectStore for Confined {
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
-        let (allowed, store) = (Arc::clone(&self.allowed), self.store.clone());
-        let shown = move |p: &Path| if store == FILE { format!("/{p}") } else { format!("{store}/{p}") };
-        let store = self.store.clone();
-        let checked = locations.and_then(move |path| {
-            let outcome = if allowed.allows(&store, &path) {
-                Ok(path)
-            } else {
-                let text = shown(&path);
-                Err(object_store::Error::PermissionDenied { source: Box::new(allowed.refused(&text)), path: text })
-            };
-            std::future::ready(outcome)
-        });
+        let rule = Arc::clone(&self.rule);
+        let checked = locations.and_then(move |path| std::future::ready(rule.check(&path).map(|()| path)));
         self.inner.delete_stream(checked.boxed())
     }
 
@@ -359,9 +385,9 @@ impl ObjectStore for Confined {
         let listing = self.listing(prefix)?;
         let mut result = self.inner.list_with_delimiter(prefix).await?;
         if let Listing::Filtered = listing {
-            let store = &self.store;
-            result.objects.retain(|meta| self.allowed.allows(store, &meta.location));
-            result.common_prefixes.retain(|p| self.allowed.allows(store, p) || self.allowed.has_root_under(store, p.as_ref()));
+            let rule = &self.rule;
+            result.objects.retain(|meta| rule.allows(&meta.location));
+            result.common_prefixes.retain(|p| rule.allows(p) || rule.allowed.has_root_under(&rule.store, p.as_ref()));
         }
         Ok(result)
     }

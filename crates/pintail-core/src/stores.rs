@@ -31,9 +31,6 @@ pub struct Stores {
     allowed: RwLock<Option<Arc<AllowedPaths>>>,
 }
 
-fn key(url: &Url) -> String {
-    store_of(url)
-}
 
 impl Stores {
     /// Builds the store for `url` with `options` and registers it, replacing
@@ -81,22 +78,22 @@ impl Stores {
     fn built(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
         let store: Arc<dyn ObjectStore> = Arc::new(Counted::new(store, Arc::clone(&self.read)));
         match self.allowed() {
-            Some(allowed) => Arc::new(Confined::new(store, key(url), allowed)),
+            Some(allowed) => Arc::new(Confined::new(store, store_of(url), allowed)),
             None => store,
         }
     }
 
     fn insert(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         match self.by_key.write() {
-            Ok(mut map) => map.insert(key(url), store),
-            Err(poisoned) => poisoned.into_inner().insert(key(url), store),
+            Ok(mut map) => map.insert(store_of(url), store),
+            Err(poisoned) => poisoned.into_inner().insert(store_of(url), store),
         }
     }
 
     fn lookup(&self, url: &Url) -> Option<Arc<dyn ObjectStore>> {
         match self.by_key.read() {
-            Ok(map) => map.get(&key(url)).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key(url)).cloned(),
+            Ok(map) => map.get(&store_of(url)).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&store_of(url)).cloned(),
         }
     }
 }
@@ -108,8 +105,8 @@ impl ObjectStoreRegistry for Stores {
 
     fn deregister_store(&self, url: &Url) -> DFResult<Arc<dyn ObjectStore>> {
         let removed = match self.by_key.write() {
-            Ok(mut map) => map.remove(&key(url)),
-            Err(poisoned) => poisoned.into_inner().remove(&key(url)),
+            Ok(mut map) => map.remove(&store_of(url)),
+            Err(poisoned) => poisoned.into_inner().remove(&store_of(url)),
         };
         removed.ok_or_else(|| DataFusionError::Execution(format!("no object store registered for {url}")))
     }

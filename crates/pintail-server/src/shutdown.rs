@@ -23,6 +23,12 @@ use tokio::sync::{Notify, watch};
 /// words, SQLSTATE 57P01).
 pub(crate) const TERMINATED: &str = "terminating connection due to administrator command";
 
+/// The error of a statement the shutdown stopped, or would not start.
+pub(crate) fn terminated() -> pintail_core::Error {
+    pintail_core::Error::new(pintail_core::ErrorKind::Cancelled, TERMINATED)
+        .with_hint("the server is shutting down: run the statement again once it is back")
+}
+
 /// Where the server is in its shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {

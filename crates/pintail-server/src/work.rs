@@ -22,10 +22,10 @@ use std::task::{Context, Poll};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{FutureExt, Stream, StreamExt};
-use pintail_core::{Bindings, Error, ErrorKind, Result, Session, Statement};
+use pintail_core::{Bindings, Error, Result, Session, Statement};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::shutdown::TERMINATED;
+use crate::shutdown::terminated;
 
 /// Batches a statement may have in flight before it waits for its client.
 const IN_FLIGHT: usize = 2;
@@ -106,16 +106,9 @@ pub(crate) async fn execute(runtime: &tokio::runtime::Handle, session: &Session,
                 format!("panic while running the statement: {}", pintail_core::panic_message(e.into_panic().as_ref())),
                 Some(statement.text()),
             ),
-            _ => stopped(),
+            _ => terminated(),
         }),
     }
-}
-
-/// The error of a statement whose task was stopped by the server's
-/// shutdown (the only other thing that ends it is its client going away,
-/// and then no one reads the error).
-fn stopped() -> Error {
-    Error::new(ErrorKind::Cancelled, TERMINATED).with_hint("the server is shutting down: run the statement again once it is back")
 }
 
 /// Runs `work` (planning that is not a statement's run: the description of
@@ -126,7 +119,7 @@ pub(crate) async fn on<T: Send + 'static>(runtime: &tokio::runtime::Handle, work
     match (&mut task.0).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(Error::internal(format!("panic while planning: {}", pintail_core::panic_message(e.into_panic().as_ref())), None)),
-        Err(_) => Err(stopped()),
+        Err(_) => Err(terminated()),
     }
 }
 
@@ -188,7 +181,7 @@ impl Stream for Running {
                 self.ended = true;
                 // rows cut short must never read as a complete result
                 let early = !self.finished.load(Ordering::Acquire);
-                Poll::Ready(early.then(|| Err(stopped())))
+                Poll::Ready(early.then(|| Err(terminated())))
             }
             other => other,
         }

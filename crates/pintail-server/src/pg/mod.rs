@@ -245,7 +245,7 @@ impl Handlers {
     async fn stop<C: ClientInfo>(&self, client: &C) -> PgWireResult<Stop> {
         startup::admitted(client)?;
         if self.shutdown.phase() >= Phase::Draining {
-            return Err(to_pg(&Error::new(ErrorKind::Cancelled, crate::shutdown::TERMINATED)));
+            return Err(to_pg(&crate::shutdown::terminated()));
         }
         let handle = client.session_extensions().get::<CancelKey>().map(|key| Arc::clone(&key.handle));
         Ok(Stop::start(handle, self.timeout, &self.shutdown, &self.running).await)

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::QueryLog;
 use super::errors::to_pg;
-use crate::shutdown::{Counted, Counter, Phase, Shutdown, TERMINATED};
+use crate::shutdown::{Counted, Counter, Phase, Shutdown, terminated};
 
 /// The end of one statement's run, if it comes.
 #[derive(Clone)]
@@ -79,8 +79,7 @@ impl Stop {
         };
         tokio::select! {
             () = cancel => Error::new(ErrorKind::Cancelled, "canceling statement due to user request"),
-            () = self.shutdown.reached(Phase::Cancelling) => Error::new(ErrorKind::Cancelled, TERMINATED)
-                .with_hint("the server is shutting down: run the statement again once it is back"),
+            () = self.shutdown.reached(Phase::Cancelling) => terminated(),
             limit = timeout => Error::new(ErrorKind::Cancelled, "canceling statement due to statement timeout")
                 .with_hint(format!("the server stops statements after {limit:?} (pintail serve --query-timeout)")),
         }
