@@ -38,6 +38,13 @@ class Server:
     process: subprocess.Popen[str]
     log: pathlib.Path
     host: str = "127.0.0.1"
+    flight_port: int | None = None
+
+    @property
+    def flight_uri(self) -> str:
+        """The Flight SQL server's address, for ADBC."""
+        assert self.flight_port is not None, "started without --flight"
+        return f"grpc://{self.host}:{self.flight_port}"
 
     @property
     def dsn(self) -> str:
@@ -57,14 +64,25 @@ def psql(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(args: list[str], tmp: pathlib.Path, *, listen: str = "127.0.0.1", connect: str = "127.0.0.1", env: dict[str, str] | None = None) -> Server:
-    """`pintail serve ARGS` listening on `listen` at a free port, once a
-    client can connect to it at `connect`."""
+def start(
+    args: list[str],
+    tmp: pathlib.Path,
+    *,
+    listen: str = "127.0.0.1",
+    connect: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    flight: bool = False,
+) -> Server:
+    """`pintail serve ARGS` listening on `listen` at a free port (and, with
+    `flight`, Flight SQL at another), once a client can connect to it at
+    `connect`."""
     port = free_port()
+    flight_port = free_port() if flight else None
+    listeners = ["--pg", f"{listen}:{port}"] + (["--flight", f"{listen}:{flight_port}"] if flight else [])
     log = tmp / "server.log"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [binary(), "serve", *args, "--pg", f"{listen}:{port}"],
+            [binary(), "serve", *args, *listeners],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -76,8 +94,9 @@ def start(args: list[str], tmp: pathlib.Path, *, listen: str = "127.0.0.1", conn
         if process.poll() is not None:
             pytest.fail(f"pintail serve exited with {process.returncode}: {log.read_text()}")
         try:
-            socket.create_connection((connect, port), timeout=0.2).close()
-            return Server(port, process, log, connect)
+            for p in [port] + ([flight_port] if flight_port else []):
+                socket.create_connection((connect, p), timeout=0.2).close()
+            return Server(port, process, log, connect, flight_port)
         except OSError:
             time.sleep(0.05)
     process.kill()

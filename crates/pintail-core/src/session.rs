@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider};
+use datafusion::datasource::TableType;
 use datafusion::execution::{SessionState, SessionStateBuilder, TaskContext};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -93,6 +94,8 @@ pub struct TableInfo {
     pub name: String,
     /// Column names and types.
     pub columns: SchemaRef,
+    /// A table, a view or a temporary table.
+    pub table_type: TableType,
 }
 
 impl std::fmt::Debug for Session {
@@ -793,6 +796,19 @@ impl Session {
         self.run_text(s.text()).await
     }
 
+    /// Every catalog and schema tables may live in, in name order (the
+    /// hidden scan catalog and `information_schema` left out).
+    pub fn schemas(&self) -> Vec<(String, String)> {
+        let ctx = &self.inner.ctx;
+        let mut out = Vec::new();
+        for catalog_name in ctx.catalog_names() {
+            let Some(catalog) = ctx.catalog(&catalog_name).filter(|_| catalog_name != SCAN_CATALOG) else { continue };
+            out.extend(catalog.schema_names().into_iter().filter(|s| s != "information_schema").map(|s| (catalog_name.clone(), s)));
+        }
+        out.sort();
+        out
+    }
+
     /// Every user table and view, with columns, for `.tables`, `.schema` and
     /// completion. The hidden scan catalog and `information_schema` are left out.
     pub async fn tables(&self) -> Result<Vec<TableInfo>> {
@@ -817,6 +833,7 @@ impl Session {
                             schema: schema_name.clone(),
                             name,
                             columns: table.schema(),
+                            table_type: table.table_type(),
                         });
                     }
                 }

@@ -47,11 +47,14 @@
 //!   (`shutdown`).
 
 pub mod auth;
+pub mod flight;
 pub mod pg;
 pub mod tls;
 
 mod log;
 mod shutdown;
+mod statement;
+mod stop;
 mod work;
 
 use std::net::SocketAddr;
@@ -59,7 +62,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shutdown::{Phase, Shutdown};
+use shutdown::{Counter, Phase, Shutdown};
 use work::Work;
 use pintail_core::{AllowedPaths, Error, ErrorKind, ReadOnly, Result, Session, Settings};
 
@@ -82,6 +85,8 @@ pub struct ServeOptions {
     pub allow_paths: Vec<String>,
     /// The address of the Postgres wire listener.
     pub pg: Option<SocketAddr>,
+    /// The address of the Arrow Flight SQL listener.
+    pub flight: Option<SocketAddr>,
     /// Settings every connection's session starts with.
     pub settings: Settings,
     /// How long one statement may run before it is cancelled (`None`: no
@@ -147,33 +152,41 @@ impl ServeOptions {
 /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully
 /// ([`shutdown`]).
 pub async fn serve(options: ServeOptions) -> Result<()> {
-    let Some(addr) = options.pg else {
-        return Err(Error::option("serve", "nothing to serve: give --pg ADDRESS"));
-    };
-    if !addr.ip().is_loopback() && options.users.is_none() {
-        return Err(Error::new(
-            ErrorKind::InvalidOption,
-            format!("refusing to listen on {addr}: clients beyond this machine must authenticate, and no users are configured"),
-        )
-        .with_hint("give --users FILE or set PINTAIL_PASSWORD, or listen on 127.0.0.1 (or ::1)"));
+    if options.pg.is_none() && options.flight.is_none() {
+        return Err(Error::option("serve", "nothing to serve: give --pg ADDRESS, --flight ADDRESS or both"));
+    }
+    for addr in [options.pg, options.flight].into_iter().flatten() {
+        if !addr.ip().is_loopback() && options.users.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidOption,
+                format!("refusing to listen on {addr}: clients beyond this machine must authenticate, and no users are configured"),
+            )
+            .with_hint("give --users FILE or set PINTAIL_PASSWORD, or listen on 127.0.0.1 (or ::1)"));
+        }
     }
     // a bad database fails here, not at the first client
     options.session()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::io(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener.local_addr().map_err(|e| Error::io(e.to_string()))?;
-    let users = options.users.as_ref().map_or(0, |u| u.len()).to_string();
-    let tls = if options.tls.is_some() { "on" } else { "off" };
-    log::line(&[("event", "listening"), ("protocol", "postgres"), ("address", &local.to_string()), ("users", &users), ("tls", tls)]);
-    if !addr.ip().is_loopback() && options.tls.is_none() {
-        log::line(&[("event", "warning"), ("message", "no TLS: passwords are never sent (SCRAM), but queries and results cross the network in clear; give --tls-cert and --tls-key")]);
-    }
+    let pg = listen(options.pg, "postgres", &options).await?;
+    let flight = listen(options.flight, "flight", &options).await?;
     let grace = options.shutdown_timeout;
     let shutdown = Shutdown::default();
     let work = Work::new(options.settings.threads)?;
     let runtime = work.handle().ok_or_else(|| Error::internal("the query runtime is gone", None))?;
-    let server = pg::serve(listener, options, shutdown.clone(), runtime);
+    let clients = Arc::new(Counter::default());
+    let options = Arc::new(options);
+    let pg = async {
+        match pg {
+            Some(listener) => pg::serve(listener, Arc::clone(&options), shutdown.clone(), runtime.clone(), Arc::clone(&clients)).await,
+            None => Ok(()),
+        }
+    };
+    let flight = async {
+        match flight {
+            Some(listener) => flight::serve(listener, Arc::clone(&options), shutdown.clone(), runtime.clone(), Arc::clone(&clients)).await,
+            None => Ok(()),
+        }
+    };
+    let server = async { futures::try_join!(pg, flight).map(|((), ())| ()) };
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => return result,
@@ -204,6 +217,27 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Binds the listener for `protocol` at `addr`, if given.
+async fn listen(addr: Option<SocketAddr>, protocol: &str, options: &ServeOptions) -> Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Error::io(e.to_string()))?;
+    let users = options.users.as_ref().map_or(0, |u| u.len()).to_string();
+    let tls = if options.tls.is_some() { "on" } else { "off" };
+    log::line(&[("event", "listening"), ("protocol", protocol), ("address", &local.to_string()), ("users", &users), ("tls", tls)]);
+    if !addr.ip().is_loopback() && options.tls.is_none() {
+        let message = if protocol == "flight" {
+            "no TLS: passwords (basic authentication), queries and results cross the network in clear; give --tls-cert and --tls-key"
+        } else {
+            "no TLS: passwords are never sent (SCRAM), but queries and results cross the network in clear; give --tls-cert and --tls-key"
+        };
+        log::line(&[("event", "warning"), ("protocol", protocol), ("message", message)]);
+    }
+    Ok(Some(listener))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -89,6 +89,11 @@ impl Counter {
         (Counted(Arc::clone(self)), count)
     }
 
+    /// How many are counted now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
     /// Resolves when nothing is counted.
     pub(crate) async fn zero(&self) {
         loop {

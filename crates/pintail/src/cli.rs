@@ -83,8 +83,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve a database over the Postgres wire protocol, to psql, psycopg
-    /// and any Postgres client: pintail serve my.db --pg 127.0.0.1:5433
+    /// Serve a database over the Postgres wire protocol (psql, psycopg and
+    /// any Postgres client) and Arrow Flight SQL (ADBC, JDBC Flight SQL):
+    /// pintail serve my.db --pg 127.0.0.1:5433 --flight 127.0.0.1:50051
     Serve(Box<ServeArgs>),
     /// Print the SCRAM-SHA-256 secret of a password (read from stdin), for
     /// a `pintail serve --users` file: echo "alice:$(pintail hash-password)" >> users
@@ -123,9 +124,16 @@ pub struct ServeArgs {
     #[arg(long = "pg", value_name = "ADDRESS")]
     pub pg: Option<std::net::SocketAddr>,
 
+    /// Address of the Arrow Flight SQL listener (loopback only, unless
+    /// users are configured): grpc://ADDRESS, or grpc+tls:// with
+    /// --tls-cert.
+    #[arg(long = "flight", value_name = "ADDRESS")]
+    pub flight: Option<std::net::SocketAddr>,
+
     /// Users who may connect, one `name:secret` per line, the secret from
     /// `pintail hash-password` (or a password); clients then log in with
-    /// SCRAM-SHA-256. `PINTAIL_PASSWORD` (for the user `PINTAIL_USER`,
+    /// SCRAM-SHA-256 (Postgres) or basic authentication for a bearer
+    /// token (Flight SQL). `PINTAIL_PASSWORD` (for the user `PINTAIL_USER`,
     /// default `pintail`) adds one more.
     #[arg(long = "users", value_name = "FILE")]
     pub users: Option<PathBuf>,
@@ -159,8 +167,8 @@ pub struct ServeArgs {
     #[arg(long = "shutdown-timeout", value_name = "DURATION", value_parser = duration, default_value = "30s")]
     pub shutdown_timeout: std::time::Duration,
 
-    /// How many clients may be connected at once; more are refused with
-    /// Postgres' "too many clients" error.
+    /// How many clients (Postgres connections and Flight SQL sessions) may
+    /// be connected at once; more are refused with "too many clients".
     #[arg(long = "max-connections", value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 }

@@ -79,6 +79,7 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
         read_only: args.read_only,
         allow_paths: args.allow_paths,
         pg: args.pg,
+        flight: args.flight,
         settings,
         query_timeout: args.query_timeout,
         shutdown_timeout: args.shutdown_timeout,

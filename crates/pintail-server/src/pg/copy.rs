@@ -20,8 +20,10 @@ use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
 use pintail_core::datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use pintail_core::{Error, ErrorKind, Result, Statement, split_statements};
 
-use super::stop::Stop;
-use super::{QueryLog, encode, pg_fields};
+use super::errors::to_pg;
+use super::{encode, pg_fields};
+use crate::log::QueryLog;
+use crate::stop::Stop;
 use crate::work::Running;
 
 /// A parsed `COPY source TO STDOUT [WITH] (options)`.
@@ -261,7 +263,7 @@ pub(crate) fn response(copy: &CopyOut, result: Running, stop: Stop, log: Arc<Que
         rows
     });
     let format = i8::from(binary);
-    Ok(CopyResponse::new(format, columns, stop.stream(rows, log)))
+    Ok(CopyResponse::new(format, columns, stop.stream(rows, log, to_pg)))
 }
 
 /// The rows of `batch`, one COPY message each.

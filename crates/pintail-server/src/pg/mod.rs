@@ -16,17 +16,16 @@ mod errors;
 mod params;
 mod scram;
 mod startup;
-mod stop;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use futures::{Sink, StreamExt, stream};
+use futures::{FutureExt, Sink, StreamExt, stream};
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -38,24 +37,23 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::tokio::TlsAcceptor;
 use pintail_core::datafusion::common::ScalarValue;
-use pintail_core::datafusion::sql::sqlparser::keywords::Keyword;
-use pintail_core::datafusion::sql::sqlparser::tokenizer::Token;
-use pintail_core::{Bindings, Error, ErrorKind, Result, Session, Statement, StatementKind, split_statements};
+use pintail_core::{Bindings, Error, ErrorKind, Result, Session, Statement, split_statements};
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 
 use crate::ServeOptions;
-use crate::log;
+use crate::log::{self, QueryLog};
+use crate::statement::{Verb, describe};
+use crate::stop::Stop;
 use errors::{to_pg, user};
 use startup::{CancelKey, Refusal, Refused, Startup};
-use stop::Stop;
 
 use crate::shutdown::{Counted, Counter, Phase, Shutdown};
 use crate::work::{self, Running};
 
 /// Takes connections from `listener` until the server has drained
 /// ([`crate::shutdown`]): then every connection has ended.
-pub(crate) async fn serve(listener: TcpListener, options: ServeOptions, shutdown: Shutdown, work: Handle) -> Result<()> {
+pub(crate) async fn serve(listener: TcpListener, options: Arc<ServeOptions>, shutdown: Shutdown, work: Handle, clients: Arc<Counter>) -> Result<()> {
     let tls = match &options.tls {
         Some(tls) => Some(TlsAcceptor::from(Arc::new(tls.rustls_config(vec![b"postgresql".to_vec()])?))),
         None => None,
@@ -67,9 +65,7 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions, shutdown
         end_point,
         tls: tls.is_some(),
     });
-    let options = Arc::new(options);
     let connected = Arc::new(Counter::default());
-    let ids = AtomicU64::new(1);
     let drained = async {
         shutdown.reached(Phase::Draining).await;
         connected.zero().await;
@@ -89,13 +85,14 @@ pub(crate) async fn serve(listener: TcpListener, options: ServeOptions, shutdown
                 continue;
             }
         };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let id = log::connection_id();
         let options = Arc::clone(&options);
         let startup = Arc::clone(&startup);
         let tls = tls.clone();
-        let (slot, count) = connected.enter();
+        let slot = connected.enter().0;
+        let (client_slot, count) = clients.enter();
         let shutdown = shutdown.clone();
-        let client = Client { socket, peer, id, slot, count };
+        let client = Client { socket, peer, id, slot: (slot, client_slot), count };
         tokio::spawn(connection(client, options, startup, tls, shutdown, work.clone()));
     }
 }
@@ -105,7 +102,9 @@ struct Client {
     socket: tokio::net::TcpStream,
     peer: SocketAddr,
     id: u64,
-    slot: Counted,
+    /// Counted in this server's connections, and in the clients of both
+    /// protocols.
+    slot: (Counted, Counted),
     /// How many clients are connected, this one included.
     count: usize,
 }
@@ -247,8 +246,11 @@ impl Handlers {
         if self.shutdown.phase() >= Phase::Draining {
             return Err(to_pg(&crate::shutdown::terminated()));
         }
-        let handle = client.session_extensions().get::<CancelKey>().map(|key| Arc::clone(&key.handle));
-        Ok(Stop::start(handle, self.timeout, &self.shutdown, &self.running).await)
+        let cancel = match client.session_extensions().get::<CancelKey>() {
+            Some(key) => Some(key.handle.start_query().await.map(|r| r.is_ok()).boxed()),
+            None => None,
+        };
+        Ok(Stop::start(cancel, self.timeout, &self.shutdown, &self.running))
     }
 
     /// Runs `statement` with `params`, until it is done or `stop` comes; a
@@ -288,7 +290,7 @@ impl Handlers {
                 let rows = encode(result, Arc::clone(&log), move |batch| {
                     arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
                 });
-                let rows = stop.clone().stream(rows, log);
+                let rows = stop.clone().stream(rows, log, to_pg);
                 Ok(Response::Query(QueryResponse::new(fields, rows)))
             }
             Verb::Changed(tag) => {
@@ -308,69 +310,6 @@ impl Handlers {
                     Verb::Rows | Verb::Changed(_) => Response::Execution(Tag::new("SELECT").with_rows(0)),
                 })
             }
-        }
-    }
-}
-
-/// What a statement answers, by its first words.
-enum Verb {
-    /// Rows (a query, `SHOW`, `DESCRIBE`, `EXPLAIN`, ...).
-    Rows,
-    /// A count of changed rows under this command tag.
-    Changed(&'static str),
-    Begin,
-    Commit,
-    Rollback,
-    /// Nothing but a command tag (`CREATE TABLE`, `SET`).
-    Other(String),
-}
-
-impl Verb {
-    fn of(statement: &Statement) -> Self {
-        let words: Vec<&str> = statement
-            .tokens()
-            .iter()
-            .filter_map(|t| match &t.token {
-                Token::Word(w) if w.quote_style.is_none() => Some(w.value.as_str()),
-                _ => None,
-            })
-            .take(2)
-            .collect();
-        let first = statement.tokens().first().map(|t| &t.token);
-        let keyword = match first {
-            Some(Token::Word(w)) => w.keyword,
-            Some(Token::LParen) => return Self::Rows,
-            _ => Keyword::NoKeyword,
-        };
-        match keyword {
-            Keyword::INSERT => Self::Changed("INSERT"),
-            Keyword::UPDATE => Self::Changed("UPDATE"),
-            Keyword::DELETE => Self::Changed("DELETE"),
-            Keyword::MERGE => Self::Changed("MERGE"),
-            Keyword::BEGIN | Keyword::START => Self::Begin,
-            Keyword::COMMIT | Keyword::END => Self::Commit,
-            // ROLLBACK TO SAVEPOINT leaves the transaction open
-            Keyword::ROLLBACK if statement.tokens().iter().any(|t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::TO)) => {
-                Self::Other("ROLLBACK".to_owned())
-            }
-            Keyword::ROLLBACK | Keyword::ABORT => Self::Rollback,
-            Keyword::CREATE | Keyword::DROP | Keyword::ALTER => {
-                Self::Other(words.iter().map(|w| w.to_ascii_uppercase()).collect::<Vec<_>>().join(" "))
-            }
-            Keyword::SET
-            | Keyword::RESET
-            | Keyword::ATTACH
-            | Keyword::DETACH
-            | Keyword::USE
-            | Keyword::COPY
-            | Keyword::VACUUM
-            | Keyword::OPTIMIZE
-            | Keyword::SAVEPOINT
-            | Keyword::RELEASE => Self::Other(words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()),
-            _ if statement.kind() == StatementKind::Set || statement.kind() == StatementKind::Reset => {
-                Self::Other("SET".to_owned())
-            }
-            _ => Self::Rows,
         }
     }
 }
@@ -401,70 +340,6 @@ fn encode<T: Send + 'static>(
         };
         stream::iter(messages)
     })
-}
-
-/// One log line per query, written when the query is done with: its
-/// client, duration, rows and error.
-pub(crate) struct QueryLog {
-    connection: u64,
-    peer: SocketAddr,
-    query: String,
-    started: Instant,
-    rows: AtomicUsize,
-    error: std::sync::Mutex<Option<String>>,
-}
-
-impl QueryLog {
-    fn new(connection: u64, peer: SocketAddr, query: &str) -> Self {
-        Self {
-            connection,
-            peer,
-            query: query.to_owned(),
-            started: Instant::now(),
-            rows: AtomicUsize::new(0),
-            error: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn rows(&self, n: usize) {
-        self.rows.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn fail(&self, e: &Error) {
-        if let Ok(mut error) = self.error.lock() {
-            *error = Some(e.message().to_owned());
-        }
-    }
-
-    /// `outcome`, its error noted for the log line.
-    fn check<T>(&self, outcome: Result<T>) -> Result<T> {
-        if let Err(e) = &outcome {
-            self.fail(e);
-        }
-        outcome
-    }
-}
-
-impl Drop for QueryLog {
-    fn drop(&mut self) {
-        let connection = self.connection.to_string();
-        let client = self.peer.to_string();
-        let duration = format!("{:.3}", self.started.elapsed().as_secs_f64() * 1000.0);
-        let rows = self.rows.load(Ordering::Relaxed).to_string();
-        let mut line = vec![
-            ("event", "query"),
-            ("connection", connection.as_str()),
-            ("client", client.as_str()),
-            ("duration_ms", duration.as_str()),
-            ("rows", rows.as_str()),
-        ];
-        let error = self.error.lock().ok().and_then(|e| e.clone());
-        if let Some(e) = &error {
-            line.push(("error", e));
-        }
-        line.push(("query", &self.query));
-        log::line(&line);
-    }
 }
 
 #[async_trait]
@@ -592,9 +467,16 @@ impl QueryParser for Parser {
         // planning may read files (a schema to infer), and SHOW, DESCRIBE
         // and SUMMARIZE run: on the query runtime, as statements do
         let session = self.session.clone();
-        let described = work::on(&self.work, async move { describe(&session, &statement, count).await.map(|d| (statement, d)) });
-        let (statement, (param_types, schema)) = described.await.map_err(|e| to_pg(&e))?;
-        Ok(Some(Prepared { statement, param_types, schema }))
+        let described = work::on(&self.work, async move {
+            let parse = |session: &Session, statement: &Statement| match catalog::reads_catalog(statement).then(|| catalog::parse(statement)) {
+                Some(Ok(parsed)) => Ok(parsed),
+                _ => session.parse_one(statement.text()),
+            };
+            describe(&session, &statement, count, parse).await.map(|d| (statement, d))
+        });
+        let (statement, described) = described.await.map_err(|e| to_pg(&e))?;
+        let param_types = described.params.iter().map(|t| params::pg_type(t.as_ref())).collect();
+        Ok(Some(Prepared { statement, param_types, schema: described.schema }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -607,26 +489,3 @@ impl QueryParser for Parser {
     }
 }
 
-/// The parameter types and the columns of `statement`: from its plan, for
-/// a statement DataFusion plans; `SHOW`, `DESCRIBE` and `SUMMARIZE`, which
-/// take no parameters, are run once to learn their columns.
-async fn describe(session: &Session, statement: &Statement, count: usize) -> Result<(Vec<Type>, Option<SchemaRef>)> {
-    let returns_rows = matches!(Verb::of(statement), Verb::Rows);
-    if statement.kind() != StatementKind::Other {
-        if !returns_rows || count > 0 {
-            return Ok((vec![Type::UNKNOWN; count], None));
-        }
-        let result = session.execute(statement).await?;
-        let schema = result.schema();
-        return Ok((Vec::new(), Some(schema).filter(|s| !s.fields().is_empty())));
-    }
-    let parsed = match catalog::reads_catalog(statement).then(|| catalog::parse(statement)) {
-        Some(Ok(parsed)) => parsed,
-        _ => session.parse_one(statement.text())?,
-    };
-    let plan = session.plan_statement(parsed).await?;
-    let types = plan.get_parameter_types().map_err(Error::from)?;
-    let param_types = (1..=count).map(|n| params::pg_type(types.get(&format!("${n}")).cloned().flatten().as_ref())).collect();
-    let schema = returns_rows.then(|| Arc::clone(plan.schema().inner())).filter(|s| !s.fields().is_empty());
-    Ok((param_types, schema))
-}

@@ -1,5 +1,6 @@
 //! What ends a running statement early: the client's cancel request
-//! (psql's Ctrl-C, psycopg's `cancel()`), the server's time limit, or the
+//! (psql's Ctrl-C, psycopg's `cancel()`; a Flight SQL client cancels by
+//! dropping its call, which drops the statement), the server's time limit, or the
 //! server's shutdown deadline ([`crate::shutdown`]). A statement's stop
 //! also counts it as running on its connection for as long as any copy of
 //! the stop lives (its rows' stream holds one), so a draining server knows
@@ -8,20 +9,17 @@
 //! Both end the statement wherever it is: while it plans and runs before
 //! its first row, and while its rows stream to the client. Dropping the
 //! statement's stream stops its work in DataFusion; the client gets
-//! SQLSTATE 57014 as from Postgres.
+//! the error as its protocol words it (SQLSTATE 57014 as from Postgres).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{Stream, StreamExt, stream};
-use pgwire::api::ConnectionHandle;
-use pgwire::error::PgWireResult;
 use pintail_core::{Error, ErrorKind};
 use tokio::time::Instant;
 
-use super::QueryLog;
-use super::errors::to_pg;
+use crate::log::QueryLog;
 use crate::shutdown::{Counted, Counter, Phase, Shutdown, terminated};
 
 /// The end of one statement's run, if it comes.
@@ -36,20 +34,17 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
-    /// The stop for a statement starting now on the connection `handle`
-    /// belongs to, counted in its `running` statements.
-    pub(crate) async fn start(
-        handle: Option<Arc<ConnectionHandle>>,
+    /// The stop for a statement starting now, counted in its connection's
+    /// `running` statements; `cancel` resolves `true` when its client asks
+    /// to cancel it.
+    pub(crate) fn start(
+        cancel: Option<BoxFuture<'static, bool>>,
         timeout: Option<Duration>,
         shutdown: &Shutdown,
         running: &Arc<Counter>,
     ) -> Self {
-        let cancel = match handle {
-            Some(handle) => Some(handle.start_query().await.map(|r| r.is_ok()).boxed().shared()),
-            None => None,
-        };
         Self {
-            cancel,
+            cancel: cancel.map(FutureExt::shared),
             deadline: timeout.map(|t| (Instant::now() + t, t)),
             shutdown: shutdown.clone(),
             _running: Arc::new(running.enter().0),
@@ -85,12 +80,14 @@ impl Stop {
         }
     }
 
-    /// `rows`, ended by the stop with its error.
-    pub(crate) fn stream<T: Send + 'static>(
+    /// `rows`, ended by the stop with its error (made the protocol's by
+    /// `error`).
+    pub(crate) fn stream<T: Send + 'static, E: Send + 'static>(
         self,
-        rows: impl Stream<Item = PgWireResult<T>> + Send + 'static,
+        rows: impl Stream<Item = Result<T, E>> + Send + 'static,
         log: Arc<QueryLog>,
-    ) -> impl Stream<Item = PgWireResult<T>> + Send + 'static {
+        error: fn(&Error) -> E,
+    ) -> impl Stream<Item = Result<T, E>> + Send + 'static {
         let stopped: Arc<Mutex<Option<Error>>> = Arc::default();
         let noted = Arc::clone(&stopped);
         let until = async move {
@@ -101,7 +98,7 @@ impl Stop {
         rows.take_until(until).chain(why.filter_map(move |e| {
             let out = e.map(|e| {
                 log.fail(&e);
-                Err(to_pg(&e))
+                Err(error(&e))
             });
             std::future::ready(out)
         }))
