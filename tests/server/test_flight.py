@@ -19,6 +19,7 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.compute
+import pyarrow.flight
 import pyarrow.parquet as pq
 import pytest
 from conftest import ENDLESS, Server, binary, serving, start
@@ -322,3 +323,36 @@ def test_sigterm_lets_a_running_fetch_finish_then_cancels_at_the_deadline(tmp_pa
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
+
+
+def test_statements_see_the_session_as_it_was_when_they_ran(flight: Server) -> None:
+    with connect(flight) as conn, conn.cursor() as first, conn.cursor() as second:
+        first.execute("CREATE TABLE t AS SELECT 1 AS x")
+        # prepared once (the same text), planned again at each run: the
+        # replaced table's new columns come back, as Arrow told them
+        first.execute("SELECT * FROM t")
+        assert first.fetch_arrow_table().to_pylist() == [{"x": 1}]
+        second.execute("CREATE OR REPLACE TABLE t AS SELECT 'two' AS y, 2.5 AS z")
+        first.execute("SELECT * FROM t")
+        assert first.fetch_arrow_table().to_pylist() == [{"y": "two", "z": 2.5}]
+        # a query is under way once execute returns: what runs after it
+        # (here, before its rows are read) does not change its answer
+        first.execute("SELECT count(*) AS n FROM t")
+        second.execute("INSERT INTO t VALUES ('three', 3.5)")
+        assert first.fetchone() == (1,)
+        first.execute("SELECT count(*) AS n FROM t")
+        assert first.fetchone() == (2,)
+
+
+def test_calls_that_drop_their_token_hold_no_place(tmp_path: pathlib.Path) -> None:
+    with serving([str(tmp_path / "db"), "--max-connections", "2"], tmp_path, flight=True) as server:
+        # a client that never sends its token back (a health check)
+        for _ in range(10):
+            with pyarrow.flight.connect(server.flight_uri) as raw:
+                assert any(a.type == "CreatePreparedStatement" for a in raw.list_actions())
+        with connect(server) as a, connect(server) as b:
+            for conn in (a, b):
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                    assert cur.fetchone() == (1,)
+            refused(server, "too many clients")

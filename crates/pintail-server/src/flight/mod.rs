@@ -91,6 +91,7 @@ pub(crate) async fn serve(listener: TcpListener, options: Arc<ServeOptions>, shu
     let flight = FlightServiceServer::new(service).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .max_concurrent_streams(Some(100))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(Mint::new(flight, Arc::clone(&sessions), options.tls.is_some()));
     let (connections, incoming) = mpsc::channel(16);
@@ -221,6 +222,11 @@ impl AsyncWrite for Conn {
     }
 }
 
+fn is_missing(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["no files match", "not found", "does not exist", "no such file"].iter().any(|m| message.contains(m))
+}
+
 /// `e` as a gRPC status: the code from its kind, the message with its hint.
 pub(crate) fn status(e: &Error) -> Status {
     let message = match e.hint() {
@@ -235,6 +241,9 @@ pub(crate) fn status(e: &Error) -> Status {
         | ErrorKind::Execution
         | ErrorKind::NotSupported => Status::invalid_argument(message),
         ErrorKind::ReadOnly | ErrorKind::NotAllowed => Status::permission_denied(message),
+        // a file that is not there is the client's to fix; anything else
+        // of the kind (a store that does not answer) may pass
+        ErrorKind::Io if is_missing(&message) => Status::not_found(message),
         ErrorKind::Io => Status::unavailable(message),
         ErrorKind::OutOfMemory => Status::resource_exhausted(message),
         ErrorKind::Conflict => Status::aborted(message),

@@ -35,11 +35,11 @@ use tokio::runtime::Handle;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metadata;
-use super::sessions::{Client, Prepared, Sessions, bearer, lock};
+use super::sessions::{Client, Minted, Pending, Prepared, Sessions, bearer, lock};
 use super::{Peer, status};
 use crate::log::QueryLog;
 use crate::shutdown::{Phase, Shutdown, terminated};
-use crate::statement::{Verb, describe, output_schema};
+use crate::statement::{Verb, describe};
 use crate::stop::Stop;
 use crate::work;
 
@@ -63,14 +63,12 @@ impl Service {
 
     /// The client whose token `request` carries.
     fn client<T>(&self, request: &Request<T>) -> Result<Arc<Client>, Status> {
-        let Some(token) = bearer(request.metadata()) else {
-            return Err(Status::unauthenticated(
-                "log in first: a Handshake with basic authentication (user and password) answers the bearer token to send with every call",
-            ));
-        };
-        self.sessions
-            .get(token)
-            .ok_or_else(|| Status::unauthenticated("unknown or expired session token: the session ended (closed, idle for an hour, or the server restarted); connect again"))
+        let token = bearer(request.metadata());
+        let minted = request.extensions().get::<Minted>().is_some();
+        match token.map(|t| self.sessions.get(t, minted)).transpose()?.flatten() {
+            Some(client) => Ok(client),
+            None => Err(not_logged_in(token.is_some())),
+        }
     }
 
     /// An error if the server no longer starts statements.
@@ -82,8 +80,12 @@ impl Service {
     }
 
     /// Plans `statement` (on the query runtime) to tell its parameters and
-    /// columns.
+    /// columns; `SHOW`, `DESCRIBE` and `SUMMARIZE` are not run for it (their
+    /// columns come when they run, under the statement's stop).
     async fn describe(&self, session: &Session, statement: Statement, count: usize) -> Result<(Statement, crate::statement::Described), Status> {
+        if statement.kind() != StatementKind::Other {
+            return Ok((statement, crate::statement::Described { params: vec![None; count], schema: None }));
+        }
         let session = session.clone();
         let described = work::on(&self.work, async move {
             let parse = |session: &Session, statement: &Statement| session.parse_one(statement.text());
@@ -111,10 +113,39 @@ impl Service {
         Ok((running.map_err(|e| status(&e))?, stop, log))
     }
 
-    /// Runs `statement` with `params`, streaming its rows as Flight data.
-    async fn rows(&self, client: &Arc<Client>, peer: SocketAddr, statement: &Statement, params: Vec<ScalarValue>) -> Result<Response<Rows>, Status> {
+    /// Starts `statement` with `params` for a `FlightInfo`: one that
+    /// returns rows is held for the ticket's fetch, with the columns it
+    /// runs with; any other runs to its end now (the ADBC driver fetches
+    /// in the background, and the client's next statement must see what a
+    /// `CREATE TABLE` or an `INSERT` did).
+    async fn flight_info(
+        &self,
+        client: &Client,
+        peer: SocketAddr,
+        statement: &Statement,
+        params: Vec<ScalarValue>,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        if !matches!(Verb::of(statement), Verb::Rows) {
+            let changed = self.update(client, peer, statement, vec![params]).await?;
+            let info = FlightInfo::new()
+                .try_with_schema(&Schema::empty())
+                .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?
+                .with_descriptor(descriptor)
+                .with_total_records(changed);
+            return Ok(Response::new(info));
+        }
         let (running, stop, log) = self.start(client, peer, statement, params).await?;
         let schema = nullable(&running.schema());
+        let id = client.hold(Pending { running, stop, log, schema: Arc::clone(&schema) });
+        let ticket = TicketStatementQuery { statement_handle: id.to_be_bytes().to_vec().into() };
+        Self::info(&schema, &ticket.as_any(), descriptor)
+    }
+
+    /// Streams the rows of a started statement as Flight data, each batch
+    /// given the columns its `FlightInfo` told.
+    fn rows(client: &Arc<Client>, pending: Pending) -> Response<Rows> {
+        let Pending { running, stop, log, schema } = pending;
         let counted = Arc::clone(&log);
         let relabelled = Arc::clone(&schema);
         let batches = running.map(move |batch| {
@@ -127,7 +158,7 @@ impl Service {
         let counted_log = Arc::clone(&log);
         let batches = stop.stream(batches, log, |e| FlightError::Tonic(Box::new(status(e))));
         let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from);
-        Ok(Response::new(Box::pin(Fetch { rows: Box::pin(encoded), log: Some(counted_log), client: Arc::clone(client) })))
+        Response::new(Box::pin(Fetch { rows: Box::pin(encoded), log: Some(counted_log), client: Arc::clone(client) }))
     }
 
     /// Runs `statement` once per row of `rows` (once, with none, if it
@@ -152,23 +183,6 @@ impl Service {
             changed = changed.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
         }
         Ok(if counts { changed } else { -1 })
-    }
-
-    /// The `FlightInfo` of a statement that returns no rows and has run:
-    /// no endpoint to fetch, and the rows it changed (-1: none) as its
-    /// record count.
-    ///
-    /// Such statements run when their `FlightInfo` is asked for, not when
-    /// it is fetched: the ADBC driver fetches in the background, and the
-    /// client's next statement must see what a `CREATE TABLE` or an
-    /// `INSERT` did.
-    fn done(changed: i64, descriptor: FlightDescriptor) -> Result<Response<FlightInfo>, Status> {
-        let info = FlightInfo::new()
-            .try_with_schema(&Schema::empty())
-            .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?
-            .with_descriptor(descriptor)
-            .with_total_records(changed);
-        Ok(Response::new(info))
     }
 
     /// A `FlightInfo` for rows of `schema` fetched with `ticket`.
@@ -214,6 +228,15 @@ impl Drop for Fetch {
     }
 }
 
+/// The refusal of a call that names no open session.
+pub(crate) fn not_logged_in(sent_token: bool) -> Status {
+    if sent_token {
+        Status::unauthenticated("unknown or expired session token: the session ended (closed, idle for an hour, or the server restarted); connect again")
+    } else {
+        Status::unauthenticated("log in first: a Handshake with basic authentication (user and password) answers the bearer token to send with every call")
+    }
+}
+
 /// The one statement of `query`.
 fn one_statement(query: &str) -> Result<Statement, Status> {
     let mut statements = split_statements(query).map_err(|e| status(&e))?;
@@ -251,12 +274,21 @@ fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
     Ok(bytes)
 }
 
+/// The most parameter values one `DoPut` may bind (rows times columns).
+const MAX_VALUES: usize = 1_000_000;
+
 /// The rows of parameters a client sent in a `DoPut`.
 async fn parameter_rows(stream: PeekableFlightDataStream, count: usize) -> Result<Vec<Vec<ScalarValue>>, Status> {
     let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from))
         .try_collect()
         .await
         .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))?;
+    let values: usize = batches.iter().map(|b| b.num_rows().saturating_mul(b.num_columns())).sum();
+    if values > MAX_VALUES {
+        return Err(Status::invalid_argument(format!(
+            "{values} parameter values in one call are more than the {MAX_VALUES} it takes; send the rows in several calls"
+        )));
+    }
     let mut rows = Vec::new();
     for batch in batches {
         if batch.num_columns() != count {
@@ -317,7 +349,7 @@ impl FlightSqlService for Service {
             // without users, the session [`Mint`] opened for this call (or
             // a new one, for a client that sent a user and password anyway)
             None => match bearer(request.metadata()) {
-                Some(token) if self.sessions.get(token).is_some() => token.to_owned(),
+                Some(token) if self.sessions.get(token, true)?.is_some() => token.to_owned(),
                 _ => self.sessions.open(None, peer)?.0,
             },
             Some(users) => {
@@ -359,21 +391,14 @@ impl FlightSqlService for Service {
         let client = self.client(&request)?;
         no_transaction(query.transaction_id.as_ref())?;
         let statement = one_statement(&query.query)?;
-        if !matches!(Verb::of(&statement), Verb::Rows) {
-            let changed = self.update(&client, peer_of(&request, &client), &statement, Vec::new()).await?;
-            return Self::done(changed, request.into_inner());
-        }
-        let (_, described) = self.describe(&client.session, statement, 0).await?;
-        let schema = nullable(&described.schema.unwrap_or_else(|| Arc::new(Schema::empty())));
-        let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
-        Self::info(&schema, &ticket.as_any(), request.into_inner())
+        let peer = peer_of(&request, &client);
+        self.flight_info(&client, peer, &statement, Vec::new(), request.into_inner()).await
     }
 
     async fn do_get_statement(&self, ticket: TicketStatementQuery, request: Request<Ticket>) -> Result<Response<Rows>, Status> {
         let client = self.client(&request)?;
-        let query = std::str::from_utf8(&ticket.statement_handle).map_err(|_| Status::invalid_argument("the ticket is not a statement of this server"))?;
-        let statement = one_statement(query)?;
-        self.rows(&client, peer_of(&request, &client), &statement, Vec::new()).await
+        let pending = client.take(&ticket.statement_handle)?;
+        Ok(Self::rows(&client, pending))
     }
 
     async fn do_action_create_prepared_statement(
@@ -394,7 +419,7 @@ impl FlightSqlService for Service {
             dataset_schema: schema_bytes(&dataset)?,
             parameter_schema: schema_bytes(&Schema::new(params))?,
         };
-        let handle = client.prepare(Prepared { statement, count, described, bound: std::sync::Mutex::default() })?;
+        let handle = client.prepare(Prepared { statement, count, bound: std::sync::Mutex::default() })?;
         Ok(ActionCreatePreparedStatementResult { prepared_statement_handle: handle.to_be_bytes().to_vec().into(), ..result })
     }
 
@@ -432,28 +457,8 @@ impl FlightSqlService for Service {
         if params.len() != prepared.count {
             return Err(Status::invalid_argument(format!("the statement takes {} parameters: bind them first (DoPut)", prepared.count)));
         }
-        if !matches!(Verb::of(&prepared.statement), Verb::Rows) {
-            let changed = self.update(&client, peer_of(&request, &client), &prepared.statement, vec![params]).await?;
-            return Self::done(changed, request.into_inner());
-        }
-        // the columns may follow from the parameters' types
-        let schema = if prepared.count > 0 && prepared.statement.kind() == StatementKind::Other && prepared.described.schema.is_some() {
-            let (session, text) = (client.session.clone(), prepared.statement.text().to_owned());
-            let bindings = Bindings { params, tables: Vec::new() };
-            let schema = work::on(&self.work, async move { Ok(output_schema(&session, session.plan_relation_with(&text, bindings).await?)) });
-            Some(schema.await.map_err(|e| status(&e))?)
-        } else {
-            prepared.described.schema.clone()
-        };
-        let schema = nullable(&schema.unwrap_or_else(|| Arc::new(Schema::empty())));
-        Self::info(&schema, &query.as_any(), request.into_inner())
-    }
-
-    async fn do_get_prepared_statement(&self, query: CommandPreparedStatementQuery, request: Request<Ticket>) -> Result<Response<Rows>, Status> {
-        let client = self.client(&request)?;
-        let prepared = client.prepared(&query.prepared_statement_handle)?;
-        let params = lock(&prepared.bound).first().cloned().unwrap_or_default();
-        self.rows(&client, peer_of(&request, &client), &prepared.statement, params).await
+        let peer = peer_of(&request, &client);
+        self.flight_info(&client, peer, &prepared.statement, params, request.into_inner()).await
     }
 
     async fn do_put_statement_update(&self, query: CommandStatementUpdate, request: Request<PeekableFlightDataStream>) -> Result<i64, Status> {

@@ -4,22 +4,26 @@
 //! (`Handshake` with `authorization: Basic`, checked against the users'
 //! SCRAM secrets), or, when no users are configured, by [`Mint`] for the
 //! first call that carries none, in that call's response headers. Every
-//! later call names its session with `authorization: Bearer <token>`. A
-//! session ends when the client sends `CloseSession`, when it has been
+//! later call names its session with `authorization: Bearer <token>`.
+//!
+//! A session ends when the client sends `CloseSession`, when it has been
 //! idle (no call, nothing running) for [`IDLE`], or when the server stops;
 //! ending it rolls back an open transaction. Gone clients send no
-//! `CloseSession` (a killed script, a health check that calls once), so
-//! a session whose token never came back is closed after [`UNUSED`], and
-//! a server at `--max-connections` makes room by closing the session
-//! idle the longest, if it has been idle for [`UNUSED`] at least.
+//! `CloseSession` (a killed script), so a server at `--max-connections`
+//! makes room by closing the session idle the longest, if that has been
+//! idle for [`EVICTABLE`] at least. A session [`Mint`] opened counts
+//! towards `--max-connections` only once its token comes back: a client
+//! that never keeps the header (a health check) holds no place, and its
+//! session is closed after [`UNUSED`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use arrow::datatypes::SchemaRef;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
@@ -33,19 +37,26 @@ use tonic::server::NamedService;
 
 use super::Peer;
 use crate::ServeOptions;
-use crate::log;
+use crate::log::{self, QueryLog};
 use crate::shutdown::{Counted, Counter, Phase, Shutdown};
-use crate::statement::Described;
+use crate::stop::Stop;
+use crate::work::Running;
 
 /// How long a session may sit idle before it is closed.
 pub(crate) const IDLE: Duration = Duration::from_hours(1);
 
-/// How long a session whose token no second call has carried, or one a
-/// full server would close to make room, has been idle.
+/// How long a session idle for a full server to close it has been idle.
+pub(crate) const EVICTABLE: Duration = Duration::from_mins(10);
+
+/// How long a session whose token never came back is kept.
 pub(crate) const UNUSED: Duration = Duration::from_mins(1);
 
 /// How many prepared statements one session may hold open.
 const MAX_PREPARED: usize = 4096;
+
+/// How many started statements one session may hold for their fetch; the
+/// oldest is dropped (and stopped) for a new one.
+const MAX_PENDING: usize = 16;
 
 /// Every open session, by token.
 pub(crate) struct Sessions {
@@ -63,24 +74,37 @@ pub(crate) struct Client {
     pub(crate) peer: Option<SocketAddr>,
     user: Option<String>,
     prepared: Mutex<HashMap<u64, Arc<Prepared>>>,
+    /// Statements started by `GetFlightInfo`, waiting for their `DoGet`.
+    pending: Mutex<VecDeque<(u64, Pending)>>,
     next_handle: AtomicU64,
     pub(crate) queries: AtomicUsize,
-    /// Calls that named the session.
-    calls: AtomicU64,
     /// Statements running (or streaming rows) for the client.
     pub(crate) running: Arc<Counter>,
     last_used: Mutex<Instant>,
     started: Instant,
-    _slot: Counted,
+    /// The client's place in `--max-connections`, once it has one.
+    slot: Mutex<Option<Counted>>,
 }
 
-/// A prepared statement: its text with numbered placeholders, what
-/// planning told of it, and the parameters bound last.
+/// A prepared statement: its text with numbered placeholders, how many
+/// parameters it takes, and those bound last (it is planned again when it
+/// runs, so it sees the tables as they are then).
 pub(crate) struct Prepared {
     pub(crate) statement: Statement,
     pub(crate) count: usize,
-    pub(crate) described: Described,
     pub(crate) bound: Mutex<Vec<Vec<pintail_core::datafusion::common::ScalarValue>>>,
+}
+
+/// A statement started (planned, its first rows on their way) when its
+/// `FlightInfo` was asked for, so its columns are those it runs with and
+/// it sees the session as it was then; its rows go to the first `DoGet`
+/// of its ticket.
+pub(crate) struct Pending {
+    pub(crate) running: Running,
+    pub(crate) stop: Stop,
+    pub(crate) log: Arc<QueryLog>,
+    /// The columns as the `FlightInfo` gave them.
+    pub(crate) schema: SchemaRef,
 }
 
 impl Sessions {
@@ -94,7 +118,9 @@ impl Sessions {
     }
 
     /// Opens a session for `user` (a login, or `None`), returning its
-    /// token; refused while the server shuts down or is full.
+    /// token; refused while the server shuts down or is full. A login's
+    /// session takes its place in `--max-connections` at once, one
+    /// [`Mint`] opens when its token comes back.
     pub(crate) fn open(&self, user: Option<String>, peer: Option<SocketAddr>) -> Result<(String, Arc<Client>), Status> {
         let client = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
         let refuse = |status: Status| {
@@ -104,33 +130,36 @@ impl Sessions {
         if self.shutdown.phase() >= Phase::Draining {
             return Err(refuse(Status::unavailable("the database system is shutting down")));
         }
-        let (mut slot, mut count) = self.clients.enter();
-        if count > self.options.max_connections && self.close_longest_idle() {
-            drop(slot);
-            (slot, count) = self.clients.enter();
+        // sessions that hold no place are bounded too
+        let most = self.options.max_connections.saturating_mul(4).saturating_add(64);
+        if lock(&self.by_token).len() >= most {
+            self.close_idle(UNUSED.min(Duration::from_secs(5)));
+            if lock(&self.by_token).len() >= most {
+                return Err(refuse(Status::resource_exhausted("sorry, too many clients already")));
+            }
         }
-        if count > self.options.max_connections {
-            return Err(refuse(Status::resource_exhausted("sorry, too many clients already")));
-        }
+        let slot = match user {
+            Some(_) => Some(self.place().map_err(refuse)?),
+            None => None,
+        };
         let session = self.options.session().map_err(|e| refuse(super::status(&e)))?;
         let token = new_token().ok_or_else(|| refuse(Status::internal("the system's random number generator failed")))?;
-        let id = log::connection_id();
         let now = Instant::now();
         let entry = Arc::new(Client {
-            id,
+            id: log::connection_id(),
             session,
             peer,
             user,
             prepared: Mutex::default(),
+            pending: Mutex::default(),
             next_handle: AtomicU64::new(1),
             queries: AtomicUsize::new(0),
-            calls: AtomicU64::new(0),
             running: Arc::default(),
             last_used: Mutex::new(now),
             started: now,
-            _slot: slot,
+            slot: Mutex::new(slot),
         });
-        let id = id.to_string();
+        let id = entry.id.to_string();
         let mut line = vec![("event", "connect"), ("protocol", "flight"), ("connection", id.as_str()), ("client", client.as_str())];
         if let Some(user) = &entry.user {
             line.push(("user", user));
@@ -140,28 +169,46 @@ impl Sessions {
         Ok((token, entry))
     }
 
-    /// The session of `token`, marked as used now.
-    pub(crate) fn get(&self, token: &str) -> Option<Arc<Client>> {
-        let client = lock(&self.by_token).get(token).cloned()?;
-        *lock(&client.last_used) = Instant::now();
-        client.calls.fetch_add(1, Ordering::Relaxed);
-        Some(client)
+    /// A place in `--max-connections`, closing the session idle the
+    /// longest (for [`EVICTABLE`] at least) if there is none.
+    fn place(&self) -> Result<Counted, Status> {
+        let (slot, count) = self.clients.enter();
+        if count <= self.options.max_connections {
+            return Ok(slot);
+        }
+        drop(slot);
+        if self.close_longest_idle() {
+            let (slot, count) = self.clients.enter();
+            if count <= self.options.max_connections {
+                return Ok(slot);
+            }
+        }
+        Err(Status::resource_exhausted("sorry, too many clients already"))
+    }
+
+    /// The session of `token`, marked as used now; a session [`Mint`]
+    /// opened takes its place in `--max-connections` when its token
+    /// comes back (`minted`: the call that opened it).
+    pub(crate) fn get(&self, token: &str, minted: bool) -> Result<Option<Arc<Client>>, Status> {
+        let Some(client) = lock(&self.by_token).get(token).cloned() else { return Ok(None) };
+        client.touch();
+        if !minted && lock(&client.slot).is_none() {
+            // refused until a place frees (or closed, unused, after a minute)
+            *lock(&client.slot) = Some(self.place()?);
+        }
+        Ok(Some(client))
+    }
+
+    /// Whether `token` names an open session.
+    fn knows(&self, token: &str) -> bool {
+        lock(&self.by_token).contains_key(token)
     }
 
     /// Ends the session of `token`; whether there was one.
     pub(crate) fn close(&self, token: &str) -> bool {
-        lock(&self.by_token).remove(token).is_some()
-    }
-
-    /// Resolves once no session runs a statement.
-    pub(crate) async fn nothing_running(&self) {
-        loop {
-            let running = lock(&self.by_token).values().any(|c| c.running.count() > 0);
-            if !running {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let closed = lock(&self.by_token).remove(token);
+        // the session ends (rolls back, logs) outside the lock
+        closed.is_some()
     }
 
     /// Ends every session.
@@ -170,14 +217,32 @@ impl Sessions {
         drop(all);
     }
 
+    /// Resolves once no session runs a statement; statements started but
+    /// not fetched are dropped once the server cancels.
+    pub(crate) async fn nothing_running(&self) {
+        loop {
+            let clients: Vec<Arc<Client>> = lock(&self.by_token).values().cloned().collect();
+            if self.shutdown.phase() >= Phase::Cancelling {
+                for client in &clients {
+                    let dropped = std::mem::take(&mut *lock(&client.pending));
+                    drop(dropped);
+                }
+            }
+            if clients.iter().all(|c| c.running.count() == 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Ends the sessions idle for longer than [`IDLE`], and those idle
-    /// for [`UNUSED`] whose token never came back.
-    fn close_idle(&self) {
+    /// for `unused` that never took a place.
+    fn close_idle(&self, unused: Duration) {
         let expired: Vec<Arc<Client>> = {
             let mut by_token = lock(&self.by_token);
             let tokens: Vec<String> = by_token
                 .iter()
-                .filter(|(_, c)| c.idle().is_some_and(|idle| idle > IDLE || (idle > UNUSED && c.calls.load(Ordering::Relaxed) <= 1)))
+                .filter(|(_, c)| c.idle().is_some_and(|idle| idle > IDLE || (idle > unused && lock(&c.slot).is_none())))
                 .map(|(t, _)| t.clone())
                 .collect();
             tokens.iter().filter_map(|t| by_token.remove(t)).collect()
@@ -186,18 +251,22 @@ impl Sessions {
         drop(expired);
     }
 
-    /// Ends the session idle the longest, if it has been for [`UNUSED`];
-    /// whether there was one.
+    /// Ends the session idle the longest, if it has been for
+    /// [`EVICTABLE`]; whether there was one.
     fn close_longest_idle(&self) -> bool {
         let closed = {
             let mut by_token = lock(&self.by_token);
             let longest = by_token
                 .iter()
-                .filter_map(|(t, c)| c.idle().filter(|idle| *idle > UNUSED).map(|idle| (idle, t.clone())))
+                .filter(|(_, c)| lock(&c.slot).is_some())
+                .filter_map(|(t, c)| c.idle().filter(|idle| *idle > EVICTABLE).map(|idle| (idle, t.clone())))
                 .max();
             longest.and_then(|(_, token)| by_token.remove(&token))
         };
-        closed.is_some()
+        let Some(closed) = closed else { return false };
+        // its place is free once nothing else holds the session
+        lock(&closed.slot).take();
+        true
     }
 }
 
@@ -206,17 +275,18 @@ pub(crate) async fn sweep(sessions: Arc<Sessions>) {
     let mut ticks = tokio::time::interval(Duration::from_mins(1));
     loop {
         ticks.tick().await;
-        sessions.close_idle();
+        sessions.close_idle(UNUSED);
     }
 }
 
 impl Client {
-    /// Marks the session used now (a statement's rows have all been sent).
+    /// Marks the session used now.
     pub(crate) fn touch(&self) {
         *lock(&self.last_used) = Instant::now();
     }
 
-    /// How long the session has been idle (`None`: a statement runs).
+    /// How long the session has been idle (`None`: a statement runs, or
+    /// waits for its fetch).
     fn idle(&self) -> Option<Duration> {
         (self.running.count() == 0).then(|| lock(&self.last_used).elapsed())
     }
@@ -242,6 +312,30 @@ impl Client {
     /// Forgets the prepared statement of `handle`.
     pub(crate) fn unprepare(&self, handle: &[u8]) -> Result<(), Status> {
         parse_handle(handle).and_then(|h| lock(&self.prepared).remove(&h)).map(drop).ok_or_else(unknown_handle)
+    }
+
+    /// Holds a started statement for its fetch; returns its ticket.
+    pub(crate) fn hold(&self, pending: Pending) -> u64 {
+        let id = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        let dropped = {
+            let mut all = lock(&self.pending);
+            all.push_back((id, pending));
+            if all.len() > MAX_PENDING { all.pop_front() } else { None }
+        };
+        if let Some((_, dropped)) = dropped {
+            dropped.log.fail(&pintail_core::Error::new(pintail_core::ErrorKind::Cancelled, "never fetched: the session started too many statements"));
+        }
+        id
+    }
+
+    /// The started statement of `ticket`, taken for its fetch.
+    pub(crate) fn take(&self, ticket: &[u8]) -> Result<Pending, Status> {
+        let id = parse_handle(ticket);
+        let mut all = lock(&self.pending);
+        let at = all.iter().position(|(i, _)| Some(*i) == id);
+        at.and_then(|at| all.remove(at)).map(|(_, p)| p).ok_or_else(|| {
+            Status::not_found("no such result in this session: a ticket is fetched once, by the session that asked for it")
+        })
     }
 }
 
@@ -274,15 +368,26 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The bearer token of a request's `authorization` header.
 pub(crate) fn bearer(headers: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?;
+    bearer_of(headers.get("authorization")?.to_str().ok()?)
+}
+
+fn bearer_of(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Marks the call whose session [`Mint`] opened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Minted;
+
+/// The one call a client may make before it logs in.
+const HANDSHAKE: &str = "/arrow.flight.protocol.FlightService/Handshake";
+
 /// In front of the Flight service: refuses clients on other machines that
-/// did not use TLS (once TLS is configured) and, when no users are
-/// configured, opens a session for each call that names none, telling the
-/// client its token in the response headers.
+/// did not use TLS (once TLS is configured); when users are configured,
+/// refuses any call but a login that names no open session, before its
+/// message is read; and when none are, opens a session for each call
+/// that names none, telling the client its token in the response headers.
 #[derive(Clone)]
 pub(crate) struct Mint<S> {
     inner: S,
@@ -319,6 +424,13 @@ where
             let refused = Status::unauthenticated("this server requires TLS of clients on other machines: connect with grpc+tls://");
             return Box::pin(async move { Ok(refused.into_http()) });
         }
+        if self.sessions.users().is_some() && request.uri().path() != HANDSHAKE {
+            let token = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_of);
+            if !token.is_some_and(|t| self.sessions.knows(t)) {
+                let refused = super::service::not_logged_in(token.is_some());
+                return Box::pin(async move { Ok(refused.into_http()) });
+            }
+        }
         let mut minted = None;
         if self.sessions.users().is_none() && !request.headers().contains_key(http::header::AUTHORIZATION) {
             match self.sessions.open(None, peer.map(|p| p.addr)) {
@@ -326,6 +438,7 @@ where
                     let value = HeaderValue::from_str(&format!("Bearer {token}"));
                     if let Ok(value) = value {
                         request.headers_mut().insert(http::header::AUTHORIZATION, value.clone());
+                        request.extensions_mut().insert(Minted);
                         minted = Some(value);
                     }
                 }
