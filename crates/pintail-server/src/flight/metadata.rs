@@ -95,8 +95,3 @@ pub(crate) fn table_types(query: CommandGetTableTypes) -> Result<(SchemaRef, Rec
     }
     Ok((builder.schema(), builder.build().map_err(|e| failed(&e))?))
 }
-
-/// The schema of a `GetTables` answer, for its `FlightInfo`.
-pub(crate) fn tables_schema(query: CommandGetTables) -> SchemaRef {
-    query.into_builder().schema()
-}

@@ -146,8 +146,7 @@ impl Service {
     /// given the columns its `FlightInfo` told.
     fn rows(client: &Arc<Client>, pending: Pending) -> Response<Rows> {
         let Pending { running, stop, log, schema } = pending;
-        let counted = Arc::clone(&log);
-        let relabelled = Arc::clone(&schema);
+        let (counted, relabelled) = (Arc::clone(&log), Arc::clone(&schema));
         let batches = running.map(move |batch| {
             let batch = counted.check(batch).and_then(|b| {
                 counted.rows(b.num_rows());
@@ -155,10 +154,10 @@ impl Service {
             });
             batch.map_err(|e| FlightError::Tonic(Box::new(status(&e))))
         });
-        let counted_log = Arc::clone(&log);
+        let fetched = Some(Arc::clone(&log));
         let batches = stop.stream(batches, log, |e| FlightError::Tonic(Box::new(status(e))));
         let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from);
-        Response::new(Box::pin(Fetch { rows: Box::pin(encoded), log: Some(counted_log), client: Arc::clone(client) }))
+        Response::new(Box::pin(Fetch { rows: Box::pin(encoded), log: fetched, client: Arc::clone(client) }))
     }
 
     /// Runs `statement` once per row of `rows` (once, with none, if it
@@ -507,7 +506,7 @@ impl FlightSqlService for Service {
 
     async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         self.client(&request)?;
-        Self::info(&metadata::tables_schema(query.clone()), &query.as_any(), request.into_inner())
+        Self::info(&query.clone().into_builder().schema(), &query.as_any(), request.into_inner())
     }
 
     async fn do_get_tables(&self, query: CommandGetTables, request: Request<Ticket>) -> Result<Response<Rows>, Status> {
