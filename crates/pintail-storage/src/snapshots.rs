@@ -22,11 +22,12 @@
 //!   an older version may come with the removal of the commits before it,
 //!   which the kept snapshot would still read.
 //!
-//! Otherwise, or if bringing it up to date fails, the table is read afresh.
+//! A kept snapshot whose next commit is not there is used as it is;
+//! otherwise, or if bringing it up to date fails, the table is read afresh.
 //! A session keeps at most [`KEPT`] tables, and the snapshots with files of
 //! at most [`KEPT_FILES`] data files in all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -103,7 +104,17 @@ struct Kept {
 /// The snapshots one session (or one transaction) keeps, by table directory.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshots {
-    kept: Mutex<(HashMap<PathBuf, Kept>, u64)>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    kept: HashMap<PathBuf, Kept>,
+    /// Counts lookups, to say which kept snapshot was used least recently.
+    clock: u64,
+    /// Tables with too many files to keep them: reads load them without
+    /// (at most [`KEPT`] remembered).
+    big: HashSet<PathBuf>,
 }
 
 impl Snapshots {
@@ -130,39 +141,61 @@ impl Snapshots {
             .still_current(log_store, dir, &marks)
             .await
             .filter(|kept| !files || matches!(kept, Loaded::Eager(_)));
+        // the next version's commit not there: nothing was committed since
+        // (commits are made in order; a cleanup of the log would have
+        // changed the marks or removed the kept version's commit)
+        if let Some(kept) = &kept
+            && no_commit(log_store, kept.version() + 1).await
+        {
+            self.used(dir);
+            return Ok(kept.clone());
+        }
         // one that cannot be brought up to date is read afresh
         let updated = match kept {
             Some(kept) => update(kept, log_store).await.ok(),
             None => None,
         };
         let same_table = || log_identity(dir) == marks.log_dir;
+        // reads load the table's files too (unless it has too many to
+        // keep): a scan of a snapshot without them replays the log each
+        // time, one with them takes its files from memory
         let loaded = match updated {
             Some(updated) if same_table() => updated,
-            _ => load(log_store, files).await?,
+            _ => load(log_store, files || !self.lock().big.contains(dir)).await?,
         };
         if same_table() {
             self.keep(dir, loaded.clone(), marks, log_store).await;
         } else {
-            self.lock().0.remove(dir);
+            self.lock().kept.remove(dir);
         }
         Ok(loaded)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<PathBuf, Kept>, u64)> {
-        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks the snapshot kept for `dir` as used now.
+    fn used(&self, dir: &FsPath) {
+        let mut state = self.lock();
+        state.clock += 1;
+        let now = state.clock;
+        if let Some(kept) = state.kept.get_mut(dir) {
+            kept.used = now;
+        }
     }
 
     /// The kept snapshot of the table in `dir`, if it was read from the
     /// table and log that `marks` (read now) describe.
     async fn still_current(&self, log_store: &LogStoreRef, dir: &FsPath, marks: &Marks) -> Option<Loaded> {
-        let (loaded, tip, kept_marks) = self.lock().0.get(dir).map(|k| (k.loaded.clone(), k.tip.clone(), k.marks.clone()))?;
+        let (loaded, tip, kept_marks) = self.lock().kept.get(dir).map(|k| (k.loaded.clone(), k.tip.clone(), k.marks.clone()))?;
         if kept_marks == *marks && tip_of(log_store, loaded.version()).await.is_some_and(|now| same(&now, &tip)) {
             return Some(loaded);
         }
         // (unless another statement kept another one meanwhile)
         let mut guard = self.lock();
-        if guard.0.get(dir).is_some_and(|k| same(&k.tip, &tip) && k.marks == kept_marks) {
-            guard.0.remove(dir);
+        if guard.kept.get(dir).is_some_and(|k| same(&k.tip, &tip) && k.marks == kept_marks) {
+            guard.kept.remove(dir);
         }
         None
     }
@@ -177,7 +210,7 @@ impl Snapshots {
         let Some(tip) = tip_of(log_store, loaded.version()).await else { return };
         let files = loaded.files();
         let mut guard = self.lock();
-        let (kept, clock) = &mut *guard;
+        let State { kept, clock, big } = &mut *guard;
         *clock += 1;
         let used = *clock;
         if let Some(old) = kept.get_mut(dir) {
@@ -190,6 +223,10 @@ impl Snapshots {
         }
         kept.remove(dir);
         if files > KEPT_FILES {
+            if big.len() >= KEPT {
+                big.clear();
+            }
+            big.insert(dir.to_path_buf());
             return;
         }
         // the least recently used go until the new one fits
@@ -213,6 +250,14 @@ impl Snapshots {
 pub(crate) fn log_identity(dir: &FsPath) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(dir.join("_delta_log")).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether the log surely has no commit file for `version`.
+async fn no_commit(log_store: &LogStoreRef, version: u64) -> bool {
+    matches!(
+        log_store.object_store(None).head(&commit_uri_from_version(Some(version))).await,
+        Err(deltalake::logstore::object_store::Error::NotFound { .. })
+    )
 }
 
 /// The commit file of `version`, if it can be read.
