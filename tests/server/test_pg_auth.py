@@ -109,6 +109,22 @@ def test_scram_logins_and_refusals(tmp_path: pathlib.Path) -> None:
     assert "guess" not in server.log.read_text() and "s3cret" not in server.log.read_text()
 
 
+def test_a_session_is_opened_only_for_a_client_that_logged_in(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "db"
+    with serving([str(db), "--users", str(users_file(tmp_path))], tmp_path) as server:
+        dsn = f"host=127.0.0.1 port={server.port} dbname=db {NO_PASSFILE}"
+        # the database cannot be opened any more: only a client that logged
+        # in learns of it, since only its session opens the database
+        (db / "pintail.json").write_text('{"format": "pintail-database", "version": 99}')
+        with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "alice"'):
+            psycopg.connect(f"{dsn} user=alice password=guess")
+        with pytest.raises(psycopg.OperationalError, match="FATAL: .* format version 99"):
+            psycopg.connect(f"{dsn} user=alice password='s3cret pass'")
+        (db / "pintail.json").write_text('{"format": "pintail-database", "version": 1}')
+        with psycopg.connect(f"{dsn} user=alice password='s3cret pass'") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_the_environment_gives_the_first_user(tmp_path: pathlib.Path) -> None:
     env = {**os.environ, "PINTAIL_PASSWORD": "from-the-env"}
     with serving([str(tmp_path / "db")], tmp_path, env=env) as server:

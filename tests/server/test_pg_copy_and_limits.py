@@ -114,6 +114,11 @@ def test_the_query_timeout_stops_long_statements(tmp_path: pathlib.Path) -> None
                 conn.execute(ENDLESS)
             assert "--query-timeout" in (raised.value.diag.message_hint or "")
             assert conn.execute("SELECT 1").fetchone() == (1,)
+            # SUMMARIZE runs when it is prepared, to learn its columns: the
+            # limit stops it there too
+            with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                conn.execute("SUMMARIZE SELECT value FROM range(1000000000000)", prepare=True)
+            assert conn.execute("SELECT 2").fetchone() == (2,)
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)

@@ -46,7 +46,7 @@ use crate::log::{self, QueryLog};
 use crate::statement::{Verb, describe};
 use crate::stop::Stop;
 use errors::{to_pg, user};
-use startup::{CancelKey, Refusal, Refused, Startup};
+use startup::{Refusal, Refused, Startup};
 
 use crate::shutdown::{Counted, Counter, Phase, Shutdown};
 use crate::work::{self, Running};
@@ -60,6 +60,7 @@ pub(crate) async fn serve(listener: TcpListener, options: Arc<ServeOptions>, shu
     };
     let end_point = options.tls.as_ref().and_then(|tls| scram::end_point_hash(&tls.certificates[0]));
     let startup = Arc::new(Startup {
+        options: Arc::clone(&options),
         cancels: Arc::new(ConnectionManager::new()),
         users: options.users.clone(),
         end_point,
@@ -111,7 +112,7 @@ struct Client {
 
 /// Serves one client from startup to disconnect: refuses it if the server
 /// is full or shutting down, else runs its statements on a session of its
-/// own.
+/// own, opened when it has logged in ([`startup`]).
 async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Startup>, tls: Option<TlsAcceptor>, shutdown: Shutdown, work: Handle) {
     let Client { socket, peer, id, slot, count } = client;
     let started = Instant::now();
@@ -122,29 +123,19 @@ async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Sta
     } else {
         None
     };
-    let session = match refusal {
-        Some(refusal) => Err(refusal),
-        None => options.session().and_then(|s| catalog::install(&s).map(|()| s)).map_err(|e| Refusal {
-            code: errors::sqlstate(&e),
-            message: e.message().to_owned(),
-        }),
-    };
-    let session = match session {
-        Ok(s) => s,
-        Err(refusal) => {
-            log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
-            // a client that never sends its startup is not waited for long
-            // (pgwire would wait a minute, holding up a shutdown)
-            if let Ok((socket, reader)) = socket_reader(socket) {
-                let ender = Arc::new(EndOnFatal(Arc::new(reader)));
-                let refused = pgwire::tokio::process_socket(socket, tls, Refused(Arc::new(refusal), ender));
-                let _ = tokio::time::timeout(Duration::from_secs(5), refused).await;
-            }
-            return;
+    if let Some(refusal) = refusal {
+        log::line(&[("event", "connection_refused"), ("client", &peer.to_string()), ("error", &refusal.message)]);
+        // a client that never sends its startup is not waited for long
+        // (pgwire would wait a minute, holding up a shutdown)
+        if let Ok((socket, reader)) = socket_reader(socket) {
+            let ender = Arc::new(EndOnFatal(Arc::new(reader)));
+            let refused = pgwire::tokio::process_socket(socket, tls, Refused(Arc::new(refusal), ender));
+            let _ = tokio::time::timeout(Duration::from_secs(5), refused).await;
         }
-    };
+        return;
+    }
     log::line(&[("event", "connect"), ("connection", &id.to_string()), ("client", &peer.to_string())]);
-    let handlers = Arc::new(Handlers::new(session, peer, id, startup, options.query_timeout, shutdown.clone(), work));
+    let handlers = Arc::new(Handlers::new(peer, id, startup, options.query_timeout, shutdown.clone(), work));
     let idle_in_shutdown = async {
         shutdown.reached(Phase::Draining).await;
         handlers.running.zero().await;
@@ -207,60 +198,38 @@ pub struct Prepared {
     schema: Option<SchemaRef>,
 }
 
-/// One connection's handlers, over its session.
+/// One connection's handlers.
 pub(crate) struct Handlers {
-    session: Session,
     peer: SocketAddr,
     id: u64,
     queries: AtomicUsize,
     parser: Arc<Parser>,
     startup: Arc<Startup>,
-    timeout: Option<Duration>,
-    shutdown: Shutdown,
     /// Statements running (or streaming rows) on the connection.
     running: Arc<Counter>,
-    /// The runtime statements run on ([`crate::work`]).
-    work: Handle,
 }
 
 impl Handlers {
-    fn new(session: Session, peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
+    fn new(peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
+        let running = Arc::<Counter>::default();
         Self {
-            parser: Arc::new(Parser { session: session.clone(), work: work.clone() }),
-            session,
+            parser: Arc::new(Parser { work, timeout, shutdown, running: Arc::clone(&running) }),
             peer,
             id,
             queries: AtomicUsize::new(0),
             startup,
-            timeout,
-            shutdown,
-            running: Arc::default(),
-            work,
+            running,
         }
     }
 
-    /// The stop of a statement the client starts now; an error (ending the
-    /// connection) if the server is shutting down.
-    async fn stop<C: ClientInfo>(&self, client: &C) -> PgWireResult<Stop> {
-        startup::admitted(client)?;
-        if self.shutdown.phase() >= Phase::Draining {
-            return Err(to_pg(&crate::shutdown::terminated()));
-        }
-        let cancel = match client.session_extensions().get::<CancelKey>() {
-            Some(key) => Some(key.handle.start_query().await.map(|r| r.is_ok()).boxed()),
-            None => None,
-        };
-        Ok(Stop::start(cancel, self.timeout, &self.shutdown, &self.running))
-    }
-
-    /// Runs `statement` with `params`, until it is done or `stop` comes; a
-    /// result with rows is streamed in `format`.
-    async fn run(&self, statement: &Statement, params: Vec<ScalarValue>, format: &Format, stop: &Stop) -> Result<Response> {
+    /// Runs `statement` with `params` in `session`, until it is done or
+    /// `stop` comes; a result with rows is streamed in `format`.
+    async fn run(&self, session: &Session, statement: &Statement, params: Vec<ScalarValue>, format: &Format, stop: &Stop) -> Result<Response> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let log = Arc::new(QueryLog::new(self.id, self.peer, statement.text()));
         tokio::select! {
             biased;
-            response = self.respond(statement, params, format, stop, Arc::clone(&log)) => response,
+            response = self.respond(session, statement, params, format, stop, Arc::clone(&log)) => response,
             e = stop.clone().wait() => {
                 log.fail(&e);
                 Err(e)
@@ -270,6 +239,7 @@ impl Handlers {
 
     async fn respond(
         &self,
+        session: &Session,
         statement: &Statement,
         params: Vec<ScalarValue>,
         format: &Format,
@@ -279,10 +249,10 @@ impl Handlers {
         let verb = Verb::of(statement);
         let bindings = Bindings { params, tables: Vec::new() };
         if let Some(copy) = log.check(copy::parse(statement))? {
-            let result = log.check(work::execute(&self.work, &self.session, &copy.query, bindings).await)?;
+            let result = log.check(work::execute(&self.parser.work, session, &copy.query, bindings).await)?;
             return copy::response(&copy, result, stop.clone(), log).map(Response::CopyOut);
         }
-        let result = log.check(work::execute(&self.work, &self.session, statement, bindings).await)?;
+        let result = log.check(work::execute(&self.parser.work, session, statement, bindings).await)?;
         match verb {
             Verb::Rows if result.has_columns() => {
                 let fields = Arc::new(pg_fields(&result.schema(), format)?);
@@ -356,9 +326,9 @@ impl SimpleQueryHandler for Handlers {
             Err(e) => return Ok(vec![Response::Error(Box::new(errors::info(&e)))]),
         };
         let mut out = Vec::with_capacity(statements.len());
-        let stop = self.stop(client).await?;
+        let (stop, session) = self.parser.stop(client).await?;
         for statement in &statements {
-            match self.run(statement, Vec::new(), &Format::UnifiedText, &stop).await {
+            match self.run(&session, statement, Vec::new(), &Format::UnifiedText, &stop).await {
                 Ok(response) => out.push(response),
                 Err(e) => {
                     // Postgres runs none of the statements after a failed one
@@ -389,8 +359,8 @@ impl ExtendedQueryHandler for Handlers {
     {
         let values = params::values(portal)?;
         let prepared = &portal.statement.statement;
-        let stop = self.stop(client).await?;
-        self.run(&prepared.statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))
+        let (stop, session) = self.parser.stop(client).await?;
+        self.run(&session, &prepared.statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))
     }
 }
 
@@ -437,10 +407,29 @@ impl PgWireServerHandlers for Factory {
 }
 
 /// Plans statements for the extended flow.
+/// Plans the statements of one connection to describe them, and says
+/// when each of its statements must stop.
 pub(crate) struct Parser {
-    session: Session,
-    /// Where statements are planned to be described ([`crate::work`]).
+    /// The runtime statements are planned and run on ([`crate::work`]).
     work: Handle,
+    timeout: Option<Duration>,
+    shutdown: Shutdown,
+    /// Statements running (or streaming rows) on the connection.
+    running: Arc<Counter>,
+}
+
+impl Parser {
+    /// The session of `client`, and the stop of a statement it starts now
+    /// (planned to be described, or run); an error (ending the connection)
+    /// if it has not logged in or the server is shutting down.
+    async fn stop<C: ClientInfo>(&self, client: &C) -> PgWireResult<(Stop, Session)> {
+        let admitted = startup::admitted(client)?;
+        if self.shutdown.phase() >= Phase::Draining {
+            return Err(to_pg(&crate::shutdown::terminated()));
+        }
+        let cancel = admitted.handle.start_query().await.map(|r| r.is_ok()).boxed();
+        Ok((Stop::start(Some(cancel), self.timeout, &self.shutdown, &self.running), admitted.session.clone()))
+    }
 }
 
 #[async_trait]
@@ -451,7 +440,7 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        startup::admitted(client)?;
+        let (stop, session) = self.stop(client).await?;
         let mut statements = split_statements(sql).map_err(|e| to_pg(&e))?;
         let statement = match (statements.pop(), statements.is_empty()) {
             (None, _) => return Ok(None),
@@ -465,8 +454,8 @@ impl QueryParser for Parser {
         };
         let (statement, count) = statement.with_numbered_parameters().map_err(|e| to_pg(&e))?;
         // planning may read files (a schema to infer), and SHOW, DESCRIBE
-        // and SUMMARIZE run: on the query runtime, as statements do
-        let session = self.session.clone();
+        // and SUMMARIZE run: on the query runtime, as statements do, and
+        // stopped as they are
         let described = work::on(&self.work, async move {
             let parse = |session: &Session, statement: &Statement| match catalog::reads_catalog(statement).then(|| catalog::parse(statement)) {
                 Some(Ok(parsed)) => Ok(parsed),
@@ -474,7 +463,12 @@ impl QueryParser for Parser {
             };
             describe(&session, &statement, count, parse).await.map(|d| (statement, d))
         });
-        let (statement, described) = described.await.map_err(|e| to_pg(&e))?;
+        let described = tokio::select! {
+            biased;
+            described = described => described,
+            e = stop.wait() => Err(e),
+        };
+        let (statement, described) = described.map_err(|e| to_pg(&e))?;
         let param_types = described.params.iter().map(|t| params::pg_type(t.as_ref())).collect();
         Ok(Some(Prepared { statement, param_types, schema: described.schema }))
     }

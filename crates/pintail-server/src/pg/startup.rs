@@ -1,9 +1,10 @@
 //! Connection startup: protocol negotiation, authentication (SCRAM-SHA-256
-//! when users are configured, see [`super::scram`]), the parameters a
-//! client is told (`server_version`, ...), the key its cancel requests
-//! carry, and the refusal of a connection the server cannot take (too many
-//! clients, a database that cannot be opened) with a FATAL error the
-//! client shows.
+//! when users are configured, see [`super::scram`]), the client's session
+//! (opened only once it has logged in, so a client that cannot log in
+//! costs no database opening), the parameters a client is told
+//! (`server_version`, ...), the key its cancel requests carry, and the
+//! refusal of a connection the server cannot take (too many clients, a
+//! database that cannot be opened) with a FATAL error the client shows.
 //!
 //! Every error while a client is starting up is FATAL: pgwire would answer
 //! a plain ERROR with ReadyForQuery, which would let the client in.
@@ -22,14 +23,20 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use super::catalog::PG_VERSION;
+use pintail_core::Session;
+
+use super::catalog::{self, PG_VERSION};
+use super::errors::sqlstate;
 use super::scram::{self, Failure, Pending};
+use crate::ServeOptions;
 use crate::auth::{Secret, Users};
 use crate::log;
 
 /// Accepts a client's startup: authenticates it when users are
 /// configured, then registers its cancel key with `cancels`.
 pub(crate) struct Startup {
+    /// What each client's session is opened with.
+    pub(crate) options: Arc<ServeOptions>,
     pub(crate) cancels: Arc<ConnectionManager>,
     /// The users who may connect (`None`: anyone, on loopback only).
     pub(crate) users: Option<Arc<Users>>,
@@ -151,40 +158,44 @@ impl Startup {
         self.end_point.as_deref().filter(|_| client.is_secure())
     }
 
-    /// Lets the client in: its cancel key, the server's parameters, ready
-    /// for queries.
+    /// Lets the client in: its session, its cancel key, the server's
+    /// parameters, ready for queries.
     async fn admit<C>(&self, client: &mut C) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let session = self
+            .options
+            .session()
+            .and_then(|s| catalog::install(&s).map(|()| s))
+            .map_err(|e| fatal(sqlstate(&e), e.message()))?;
         let (pid, key) = KEYS.generate(client);
         client.set_pid_and_secret_key(pid, key.clone());
         let (handle, guard) = self.cancels.register(pid, key);
-        client.session_extensions().insert(CancelKey { handle, _registered: guard });
+        client.session_extensions().insert(Admitted { session, handle, _registered: guard });
         finish_authentication(client, &parameters()).await?;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
     }
 }
 
-/// An error (FATAL) unless `client` has been let in: a message pgwire
-/// reads after a failed startup (a query pipelined behind a wrong
-/// password) must not run.
-pub(crate) fn admitted<C: ClientInfo>(client: &C) -> PgWireResult<()> {
-    if client.session_extensions().get::<CancelKey>().is_some() {
-        Ok(())
-    } else {
-        Err(fatal("28000", "the client has not logged in"))
-    }
+/// What `client` was given when it was let in; an error (FATAL) if it has
+/// not been: a message pgwire reads after a failed startup (a query
+/// pipelined behind a wrong password) must not run.
+pub(crate) fn admitted<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Admitted>> {
+    client.session_extensions().get::<Admitted>().ok_or_else(|| fatal("28000", "the client has not logged in"))
 }
 
-/// Where a connection's cancel requests arrive, registered while the
-/// connection lasts. (Kept under a type of Pintail's own: pgwire would race
-/// only the planning of a statement against a handle stored as its own
-/// type, where [`super::stop::Stop`] also ends the streaming of rows.)
-pub(crate) struct CancelKey {
+/// A client let in: its session, and where its cancel requests arrive,
+/// registered while the connection lasts. (Kept under a type of Pintail's
+/// own: pgwire would race only the planning of a statement against a
+/// handle stored as its own type, where [`crate::stop::Stop`] also ends
+/// the streaming of rows.) The session ends with the connection, which
+/// rolls back a transaction left open.
+pub(crate) struct Admitted {
+    pub(crate) session: Session,
     pub(crate) handle: Arc<ConnectionHandle>,
     _registered: ConnectionGuard,
 }
