@@ -11,6 +11,10 @@ pub(crate) fn sqlstate(e: &Error) -> &'static str {
     let missing = message.contains("not found") || message.contains("does not exist") || message.contains("no table");
     match e.kind() {
         ErrorKind::Syntax => "42601",
+        // invalid_cursor_name, duplicate_cursor, no_active_sql_transaction
+        ErrorKind::Plan if missing && message.starts_with("cursor") => "34000",
+        ErrorKind::Plan if message.starts_with("cursor") && message.contains("already exists") => "42P03",
+        ErrorKind::Plan if message.contains("can only be used in transaction blocks") => "25P01",
         ErrorKind::Plan if missing && message.contains("column") => "42703",
         ErrorKind::Plan if missing && (message.contains("table") || message.contains("view")) => "42P01",
         ErrorKind::Plan if missing && message.contains("schema") => "3F000",
@@ -70,6 +74,8 @@ mod tests {
         assert_eq!(code(ErrorKind::Execution, "Arrow error: Divide by zero error"), "22012");
         assert_eq!(code(ErrorKind::Execution, "Cannot cast string 'abc' to value of Int32 type"), "22P02");
         assert_eq!(code(ErrorKind::Conflict, "another writer"), "40001");
+        assert_eq!(code(ErrorKind::Plan, "cursor \"c\" does not exist"), "34000");
+        assert_eq!(code(ErrorKind::Plan, "cursor \"c\" already exists"), "42P03");
         assert_eq!(code(ErrorKind::Internal, "bug"), "XX000");
         assert_eq!(code(ErrorKind::NotAllowed, "'/etc/passwd' is outside the allowed paths"), "42501");
         assert_eq!(code(ErrorKind::Cancelled, "canceling statement due to user request"), "57014");

@@ -12,6 +12,7 @@
 
 mod catalog;
 mod copy;
+mod cursor;
 mod errors;
 mod params;
 mod scram;
@@ -25,16 +26,17 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use futures::{FutureExt, Sink, StreamExt, stream};
+use futures::{FutureExt, Sink, StreamExt, TryStreamExt, stream};
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::Bind;
 use pgwire::tokio::TlsAcceptor;
 use pintail_core::datafusion::common::ScalarValue;
 use pintail_core::{Bindings, Error, ErrorKind, Result, Session, Statement, split_statements};
@@ -49,7 +51,7 @@ use errors::{to_pg, user};
 use startup::{Refusal, Refused, Startup};
 
 use crate::shutdown::{Counted, Counter, Phase, Shutdown};
-use crate::work::{self, Running};
+use crate::work;
 
 /// Takes connections from `listener` until the server has drained
 /// ([`crate::shutdown`]): then every connection has ended.
@@ -196,6 +198,9 @@ pub struct Prepared {
     param_types: Vec<Type>,
     /// `None`: the statement returns no rows.
     schema: Option<SchemaRef>,
+    /// The SQL cursor this is the portal of ([`cursor`]): executing it
+    /// fetches the cursor's rows.
+    cursor: Option<String>,
 }
 
 /// One connection's handlers.
@@ -213,7 +218,7 @@ impl Handlers {
     fn new(peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
         let running = Arc::<Counter>::default();
         Self {
-            parser: Arc::new(Parser { work, timeout, shutdown, running: Arc::clone(&running) }),
+            parser: Arc::new(Parser { work, timeout, shutdown, running: Arc::clone(&running), cursors: cursor::Cursors::default() }),
             peer,
             id,
             queries: AtomicUsize::new(0),
@@ -248,6 +253,10 @@ impl Handlers {
     ) -> Result<Response> {
         let verb = Verb::of(statement);
         let bindings = Bindings { params, tables: Vec::new() };
+        if let Some(command) = log.check(cursor::parse(statement))? {
+            let response = self.cursor(session, command, bindings, format, stop, Arc::clone(&log)).await;
+            return log.check(response);
+        }
         if let Some(copy) = log.check(copy::parse(statement))? {
             let result = log.check(work::execute(&self.parser.work, session, &copy.query, bindings).await)?;
             return copy::response(&copy, result, stop.clone(), log).map(Response::CopyOut);
@@ -272,6 +281,9 @@ impl Handlers {
             }
             verb => {
                 log.check(result.drain().await)?;
+                if matches!(verb, Verb::Commit | Verb::Rollback) {
+                    self.parser.cursors.end_transaction();
+                }
                 Ok(match verb {
                     Verb::Begin => Response::TransactionStart(Tag::new("BEGIN")),
                     Verb::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
@@ -279,6 +291,63 @@ impl Handlers {
                     Verb::Other(tag) => Response::Execution(Tag::new(&tag)),
                     Verb::Rows | Verb::Changed(_) => Response::Execution(Tag::new("SELECT").with_rows(0)),
                 })
+            }
+        }
+    }
+}
+
+impl Handlers {
+    /// Runs a cursor statement ([`cursor`]).
+    async fn cursor(
+        &self,
+        session: &Session,
+        command: cursor::Command,
+        bindings: Bindings,
+        format: &Format,
+        stop: &Stop,
+        log: Arc<QueryLog>,
+    ) -> Result<Response> {
+        match command {
+            cursor::Command::Declare { name, hold, query } => {
+                if !hold && !pintail_storage::install(session).in_transaction() {
+                    return Err(Error::new(ErrorKind::Plan, "DECLARE CURSOR can only be used in transaction blocks")
+                        .with_hint("BEGIN first, or declare it WITH HOLD"));
+                }
+                if !matches!(Verb::of(&query), Verb::Rows) {
+                    return Err(Error::new(ErrorKind::Plan, "a cursor is declared for a query (SELECT, VALUES, WITH ...), not for a statement that changes anything"));
+                }
+                let result = work::execute(&self.parser.work, session, &query, bindings).await?;
+                if !result.has_columns() {
+                    return Err(Error::new(ErrorKind::Plan, "a cursor is declared for a query that returns rows"));
+                }
+                self.parser.cursors.declare(&name, cursor::Cursor::new(result, hold))?;
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            cursor::Command::Fetch { name, count } => {
+                let cursor = self.parser.cursors.get(&name)?;
+                let fields = Arc::new(pg_fields(&cursor.schema(), format)?);
+                let encoded = Arc::clone(&fields);
+                // read before the statement ends: the statements after it
+                // in the same simple query run before its rows are sent
+                let batches: Vec<RecordBatch> = cursor.rows(&name, count)?.try_collect().await?;
+                let rows = encode(stream::iter(batches.into_iter().map(Ok)), Arc::clone(&log), move |batch| {
+                    arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
+                });
+                let mut response = QueryResponse::new(fields, stop.clone().stream(rows, log, to_pg));
+                response.set_command_tag("FETCH");
+                Ok(Response::Query(response))
+            }
+            cursor::Command::Move { name, count } => {
+                let mut rows = self.parser.cursors.get(&name)?.rows(&name, count)?.boxed();
+                let mut moved = 0;
+                while let Some(batch) = rows.next().await {
+                    moved += batch?.num_rows();
+                }
+                Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))
+            }
+            cursor::Command::Close { name } => {
+                self.parser.cursors.close(name.as_deref())?;
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
             }
         }
     }
@@ -293,7 +362,7 @@ fn pg_fields(schema: &SchemaRef, format: &Format) -> Result<Vec<FieldInfo>> {
 /// A result's batches as protocol messages, each batch made into messages
 /// by `batch_messages`; its rows and error logged.
 fn encode<T: Send + 'static>(
-    result: Running,
+    result: impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
     log: Arc<QueryLog>,
     mut batch_messages: impl FnMut(&RecordBatch) -> Vec<PgWireResult<T>> + Send + 'static,
 ) -> impl futures::Stream<Item = PgWireResult<T>> + Send + 'static {
@@ -337,6 +406,9 @@ impl SimpleQueryHandler for Handlers {
                 }
             }
         }
+        for name in self.parser.cursors.take_closed() {
+            client.portal_store().rm_portal(&name);
+        }
         Ok(out)
     }
 }
@@ -360,7 +432,39 @@ impl ExtendedQueryHandler for Handlers {
         let values = params::values(portal)?;
         let prepared = &portal.statement.statement;
         let (stop, session) = self.parser.stop(client).await?;
-        self.run(&session, &prepared.statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))
+        let fetch;
+        let statement = match &prepared.cursor {
+            // the portal of a cursor: executing it reads the cursor on
+            // (pgwire sends the rows an Execute asks for at a time)
+            Some(name) => {
+                fetch = split_statements(&format!("FETCH ALL FROM \"{}\"", name.replace('"', "\"\"")))
+                    .ok()
+                    .and_then(|mut s| s.pop())
+                    .ok_or_else(|| to_pg(&cursor::missing(name)))?;
+                &fetch
+            }
+            None => &prepared.statement,
+        };
+        let response = self.run(&session, statement, values, &portal.result_column_format, &stop).await.map_err(|e| to_pg(&e))?;
+        for name in self.parser.cursors.take_closed() {
+            client.portal_store().rm_portal(&name);
+        }
+        // a cursor declared here is a portal too, which a client may
+        // describe (psycopg does) or execute
+        if let Ok(Some(cursor::Command::Declare { name, query, .. })) = cursor::parse(statement)
+            && let Ok(declared) = self.parser.cursors.get(&name)
+        {
+            let prepared = Prepared { statement: query, param_types: Vec::new(), schema: Some(declared.schema()), cursor: Some(name.clone()) };
+            let stored = Arc::new(StoredStatement::new(name.clone(), prepared, Vec::new()));
+            let codes = match &portal.result_column_format {
+                Format::UnifiedText => Vec::new(),
+                Format::UnifiedBinary => vec![1],
+                Format::Individual(codes) => codes.clone(),
+            };
+            let bind = Bind::new(Some(name), None, Vec::new(), Vec::new(), codes);
+            client.portal_store().put_portal(Arc::new(Portal::try_new(&bind, stored)?));
+        }
+        Ok(response)
     }
 }
 
@@ -416,9 +520,22 @@ pub(crate) struct Parser {
     shutdown: Shutdown,
     /// Statements running (or streaming rows) on the connection.
     running: Arc<Counter>,
+    /// The connection's SQL cursors.
+    cursors: cursor::Cursors,
 }
 
 impl Parser {
+    /// Runs `describe`: planning may read files (a schema to infer), and
+    /// SHOW, DESCRIBE and SUMMARIZE run, so it runs on the query runtime,
+    /// as statements do, until `stop` comes.
+    async fn describe<T: Send + 'static>(&self, stop: &Stop, describe: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+        tokio::select! {
+            biased;
+            described = work::on(&self.work, describe) => described,
+            e = stop.clone().wait() => Err(e),
+        }
+    }
+
     /// The session of `client`, and the stop of a statement it starts now
     /// (planned to be described, or run); an error (ending the connection)
     /// if it has not logged in or the server is shutting down.
@@ -453,24 +570,35 @@ impl QueryParser for Parser {
             }
         };
         let (statement, count) = statement.with_numbered_parameters().map_err(|e| to_pg(&e))?;
-        // planning may read files (a schema to infer), and SHOW, DESCRIBE
-        // and SUMMARIZE run: on the query runtime, as statements do, and
-        // stopped as they are
-        let described = work::on(&self.work, async move {
+        match cursor::parse(&statement).map_err(|e| to_pg(&e))? {
+            None => {}
+            // a cursor's query is described (for its parameters); a FETCH
+            // gives the cursor's columns
+            Some(cursor::Command::Declare { query, .. }) => {
+                let session = session.clone();
+                let described = self.describe(&stop, async move { describe(&session, &query, count, |s, q| s.parse_one(q.text())).await });
+                let described = described.await.map_err(|e| to_pg(&e))?;
+                let param_types = described.params.iter().map(|t| params::pg_type(t.as_ref())).collect();
+                return Ok(Some(Prepared { statement, param_types, schema: None, cursor: None }));
+            }
+            Some(cursor::Command::Fetch { name, .. }) => {
+                let schema = self.cursors.get(&name).map_err(|e| to_pg(&e))?.schema();
+                return Ok(Some(Prepared { statement, param_types: Vec::new(), schema: Some(schema), cursor: None }));
+            }
+            Some(cursor::Command::Move { .. } | cursor::Command::Close { .. }) => {
+                return Ok(Some(Prepared { statement, param_types: Vec::new(), schema: None, cursor: None }));
+            }
+        }
+        let described = self.describe(&stop, async move {
             let parse = |session: &Session, statement: &Statement| match catalog::reads_catalog(statement).then(|| catalog::parse(statement)) {
                 Some(Ok(parsed)) => Ok(parsed),
                 _ => session.parse_one(statement.text()),
             };
             describe(&session, &statement, count, parse).await.map(|d| (statement, d))
         });
-        let described = tokio::select! {
-            biased;
-            described = described => described,
-            e = stop.wait() => Err(e),
-        };
-        let (statement, described) = described.map_err(|e| to_pg(&e))?;
+        let (statement, described) = described.await.map_err(|e| to_pg(&e))?;
         let param_types = described.params.iter().map(|t| params::pg_type(t.as_ref())).collect();
-        Ok(Some(Prepared { statement, param_types, schema: described.schema }))
+        Ok(Some(Prepared { statement, param_types, schema: described.schema, cursor: None }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
