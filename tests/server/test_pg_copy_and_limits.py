@@ -11,7 +11,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import ENDLESS, HOG, Server, binary, in_background, psql, start
+from conftest import ENDLESS, HOG, Server, binary, in_background, psql, serving, start
 
 
 @pytest.fixture
@@ -122,6 +122,26 @@ def test_the_query_timeout_stops_long_statements(tmp_path: pathlib.Path) -> None
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)
+
+
+def test_the_memory_limit_refuses_big_queries_and_clients_cannot_raise_it(tmp_path: pathlib.Path) -> None:
+    big = "SELECT cardinality(array_agg(value)) FROM range(20000000)"
+    with serving([str(tmp_path / "db"), "--memory-limit", "20MB"], tmp_path) as server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.OutOfMemory, match=r"more memory than memory_limit \(19.1 MiB\)"):
+                conn.execute(big)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="cannot be raised above 19.1 MiB"):
+                conn.execute("SET memory_limit = '2GB'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="cannot be set in this session"):
+                conn.execute("SET datafusion.runtime.memory_limit = '2G'")
+            with pytest.raises(psycopg.errors.OutOfMemory):
+                conn.execute(big)
+            # lowering it is fine, and RESET goes back to the server's limit
+            conn.execute("SET max_memory = '10MB'")
+            assert conn.execute("SHOW memory_limit").fetchone() == ("memory_limit", "9.5 MiB")
+            conn.execute("RESET memory_limit")
+            assert conn.execute("SHOW memory_limit").fetchone() == ("memory_limit", "19.1 MiB")
+            assert conn.execute("SELECT count(*) FROM range(1000)").fetchone() == (1000,)
 
 
 def test_connections_over_the_limit_are_refused(tmp_path: pathlib.Path) -> None:

@@ -61,6 +61,8 @@ struct Inner {
     stores: Arc<Stores>,
     next_scan: AtomicU64,
     extensions: RwLock<Vec<Arc<dyn Extension>>>,
+    /// The most `memory_limit` may be set to ([`Session::cap_memory`]).
+    memory_ceiling: std::sync::OnceLock<u64>,
 }
 
 /// A session reference that does not keep the session alive: for catalogs
@@ -157,6 +159,7 @@ impl Session {
                 stores,
                 next_scan: AtomicU64::new(1),
                 extensions: RwLock::new(Vec::new()),
+                memory_ceiling: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -255,11 +258,29 @@ impl Session {
     pub fn set(&self, name: SettingName, value: &str) -> Result<()> {
         let mut next = self.settings();
         next.set(name, value)?;
+        if let Some(&ceiling) = self.inner.memory_ceiling.get()
+            && name == SettingName::MemoryLimit
+            && next.memory_limit > ceiling
+        {
+            return Err(Error::new(
+                ErrorKind::NotAllowed,
+                format!("memory_limit cannot be raised above {} in this session", crate::settings::format_bytes(ceiling)),
+            )
+            .with_hint("it may be lowered; the ceiling is set where the session was opened (pintail serve --memory-limit)"));
+        }
         if let Some(dir) = next.temp_directory.as_ref().filter(|d| !d.as_os_str().is_empty() && name == SettingName::TempDirectory) {
             // spill files are written there, around the object stores
             self.check_path(dir)?;
         }
         self.apply(next)
+    }
+
+    /// Caps `memory_limit` at its current value, for good: SQL may lower
+    /// it (and `RESET` it), never raise it above that, and DataFusion's
+    /// own `datafusion.runtime.memory_limit` is refused. For sessions whose
+    /// SQL comes from others (servers).
+    pub fn cap_memory(&self) {
+        let _ = self.inner.memory_ceiling.set(self.settings().memory_limit);
     }
 
     /// Limits the files and URLs this session's SQL may read or write to
@@ -753,6 +774,10 @@ impl Session {
         if !name.contains('.') {
             return Err(unknown_setting(&name));
         }
+        if self.inner.memory_ceiling.get().is_some() && name.eq_ignore_ascii_case("datafusion.runtime.memory_limit") {
+            return Err(Error::new(ErrorKind::NotAllowed, "datafusion.runtime.memory_limit cannot be set in this session")
+                .with_hint("SET memory_limit = '...' lowers the limit"));
+        }
         if name.eq_ignore_ascii_case("datafusion.runtime.temp_directory")
             && let Some(dir) = &value
         {
@@ -764,6 +789,10 @@ impl Session {
 
     async fn run_reset(&self, s: &Statement) -> Result<QueryResult> {
         let (name, _) = crate::setting_statement::parse_set(s)?;
+        if self.inner.memory_ceiling.get().is_some() && name.eq_ignore_ascii_case("datafusion.runtime.memory_limit") {
+            return Err(Error::new(ErrorKind::NotAllowed, "datafusion.runtime.memory_limit cannot be reset in this session")
+                .with_hint("RESET memory_limit goes back to the session's limit"));
+        }
         if let Some(setting) = SettingName::parse(&name) {
             let mut next = self.settings();
             next.set(setting, &self.inner.defaults.get(setting))?;

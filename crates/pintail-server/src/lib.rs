@@ -131,6 +131,8 @@ impl ServeOptions {
     /// A new session for one client connection.
     pub(crate) fn session(&self) -> Result<Session> {
         let session = Session::with_settings(self.settings.clone())?;
+        // clients may lower the memory limit, never raise it
+        session.cap_memory();
         if self.read_only {
             // first, to see every statement before the others
             session.add_extension(Arc::new(ReadOnly::with_transactions()));
