@@ -68,6 +68,28 @@ def test_psycopg_binds_typed_parameters(server: Server) -> None:
         assert conn.execute("SELECT %s", ["it's; DROP TABLE x"]).fetchone() == ("it's; DROP TABLE x",)
 
 
+def test_psycopg_binds_arrays_intervals_and_bytes(server: Server) -> None:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        # a Python list is a Postgres array (sent as text: '{2,5}')
+        assert conn.execute("SELECT value FROM range(10) WHERE value = ANY(%s) ORDER BY 1", [[2, 5]]).fetchall() == [(2,), (5,)]
+        assert conn.execute("SELECT %s::BIGINT[]", [[1, 2, 3]]).fetchone() == ([1, 2, 3],)
+        assert conn.execute("SELECT %s::DOUBLE[]", [[1.5, None]]).fetchone() == ([1.5, None],)
+        assert conn.execute("SELECT %s::BOOLEAN[], %s::DATE[]", [[True, None], [datetime.date(2024, 1, 2)]]).fetchone() == (
+            [True, None],
+            [datetime.date(2024, 1, 2)],
+        )
+        # a timedelta goes in binary; an interval comes back as one
+        assert conn.execute("SELECT %s::INTERVAL", [datetime.timedelta(days=1, hours=2)]).fetchone() == (datetime.timedelta(days=1, hours=2),)
+        assert conn.execute("SELECT %s::BYTEA", [b"\x00\x01\xff"]).fetchone() == (b"\x00\x01\xff",)
+        assert conn.execute("SELECT ['x', NULL], INTERVAL '90 minutes'").fetchone() == (["x", None], datetime.timedelta(minutes=90))
+        # a timestamp with a time zone is a timestamptz
+        cur = conn.execute("""SELECT arrow_cast(TIMESTAMP '2024-01-01 10:00:00', 'Timestamp(Microsecond, Some("UTC"))')""")
+        assert cur.fetchone() == (datetime.datetime(2024, 1, 1, 10, tzinfo=datetime.timezone.utc),)
+        assert [d.type_code for d in cur.description or []] == [1184]
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="more than one dimension"):
+            conn.execute("SELECT %s::BIGINT[]", [[[1, 2], [3, 4]]])
+
+
 def test_psycopg_prepared_statements_and_writes(server: Server) -> None:
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE items (id BIGINT, label VARCHAR)")

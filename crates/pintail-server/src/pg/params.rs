@@ -5,8 +5,13 @@
 //! format a value of any other type stays text, which Pintail casts to the
 //! placeholder's type when it binds it. Nothing is spliced into SQL.
 
-use arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, ListArray, StringArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, IntervalMonthDayNano};
 use pgwire::api::Type;
+use postgres_types::Kind;
 use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 use pintail_core::datafusion::common::ScalarValue;
@@ -59,6 +64,14 @@ fn value(portal: &Portal<Prepared>, i: usize, ty: &Type) -> PgWireResult<ScalarV
             }
         },
         Type::JSON | Type::JSONB => ScalarValue::Utf8(read!(serde_json::Value).map(|v| v.to_string())),
+        Type::INTERVAL if portal.parameter_format.is_binary(i) => interval(raw(portal, i)?, i)?,
+        _ if !portal.parameter_format.is_binary(i) && matches!(ty.kind(), Kind::Array(_)) => {
+            let Kind::Array(element) = ty.kind() else { unreachable!("matched above") };
+            match text(raw(portal, i)?, i)? {
+                None => ScalarValue::Null,
+                Some(literal) => array(&literal, element, i)?,
+            }
+        }
         // text, and every type read as text: Pintail casts it to the
         // placeholder's type
         _ if portal.parameter_format.is_binary(i) && !matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME) => {
@@ -71,7 +84,132 @@ fn value(portal: &Portal<Prepared>, i: usize, ty: &Type) -> PgWireResult<ScalarV
     })
 }
 
+/// The bytes of parameter `i` as sent (`None`: NULL).
+fn raw(portal: &Portal<Prepared>, i: usize) -> PgWireResult<Option<&[u8]>> {
+    portal.parameters.get(i).map(|p| p.as_deref()).ok_or_else(|| user("08P01", format!("there is no parameter ${}", i + 1)))
+}
+
+/// Parameter `i`, sent as text.
+fn text(bytes: Option<&[u8]>, i: usize) -> PgWireResult<Option<String>> {
+    bytes
+        .map(|b| String::from_utf8(b.to_vec()).map_err(|_| user("22021", format!("parameter ${} is not valid UTF-8", i + 1))))
+        .transpose()
+}
+
+/// An `interval` in Postgres' binary format: microseconds, days, months.
+fn interval(bytes: Option<&[u8]>, i: usize) -> PgWireResult<ScalarValue> {
+    let Some(bytes) = bytes else { return Ok(ScalarValue::IntervalMonthDayNano(None)) };
+    let malformed = || user("22P03", format!("parameter ${} is not an interval in binary format (16 bytes)", i + 1));
+    let (micros, rest) = bytes.split_first_chunk::<8>().ok_or_else(malformed)?;
+    let (days, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+    let months: &[u8; 4] = rest.try_into().map_err(|_| malformed())?;
+    let nanos = i64::from_be_bytes(*micros).checked_mul(1000).ok_or_else(malformed)?;
+    Ok(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(i32::from_be_bytes(*months), i32::from_be_bytes(*days), nanos))))
+}
+
+/// A one-dimensional Postgres array literal (`{1,2,NULL}`, `{"a b","c\"d"}`)
+/// of `element`s: a list of them, each element read as text and cast to
+/// the element's type.
+fn array(literal: &str, element: &Type, i: usize) -> PgWireResult<ScalarValue> {
+    let bad = |why: &str| user("22P02", format!("parameter ${} is not an array literal ({why}): {literal}", i + 1));
+    let inner = literal.trim().strip_prefix('{').and_then(|r| r.strip_suffix('}')).ok_or_else(|| bad("it must be {a,b,...}"))?;
+    let mut items: Vec<Option<String>> = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while chars.peek().is_some() {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let item = if chars.next_if_eq(&'"').is_some() {
+            let mut item = String::new();
+            loop {
+                match chars.next() {
+                    Some('\\') => item.push(chars.next().ok_or_else(|| bad("an escape at its end"))?),
+                    Some('"') => break,
+                    Some(c) => item.push(c),
+                    None => return Err(bad("an unclosed quote")),
+                }
+            }
+            Some(item)
+        } else {
+            let mut item = String::new();
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                if c == '{' {
+                    return Err(user("0A000", format!("parameter ${}: arrays of more than one dimension are not supported", i + 1)));
+                }
+                item.push(c);
+            }
+            let item = item.trim().to_owned();
+            if item.is_empty() {
+                return Err(bad("an empty element"));
+            }
+            (!item.eq_ignore_ascii_case("NULL")).then_some(item)
+        };
+        items.push(item);
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.next() {
+            None => break,
+            Some(',') if chars.peek().is_some() => {}
+            Some(_) => return Err(bad("expected a comma between elements")),
+        }
+    }
+    let target = match *element {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 => DataType::Float64,
+        Type::DATE => DataType::Date32,
+        _ => DataType::Utf8,
+    };
+    let values: ArrayRef = Arc::new(StringArray::from(items));
+    let strict = arrow::compute::CastOptions { safe: false, ..Default::default() };
+    let values = arrow::compute::cast_with_options(&values, &target, &strict).map_err(|e| bad(&e.to_string()))?;
+    Ok(ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(target, true)),
+        OffsetBuffer::from_lengths([values.len()]),
+        values,
+        None,
+    ))))
+}
+
 /// The Postgres type a placeholder of `ty` is described with.
 pub(crate) fn pg_type(ty: Option<&DataType>) -> Type {
     ty.and_then(|t| arrow_pg::datatypes::into_pg_type(t).ok()).unwrap_or(Type::UNKNOWN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(literal: &str) -> Vec<Option<String>> {
+        let ScalarValue::List(list) = array(literal, &Type::TEXT, 0).expect(literal) else { panic!("not a list") };
+        let values = list.value(0);
+        let values = values.as_any().downcast_ref::<StringArray>().expect("strings");
+        values.iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn array_literals_are_read_as_postgres_writes_them() {
+        let some = |v: &str| Some(v.to_owned());
+        assert_eq!(strings("{}"), Vec::<Option<String>>::new());
+        assert_eq!(strings("{a,b}"), vec![some("a"), some("b")]);
+        assert_eq!(strings(r#"{"a b", "say \"hi\"",NULL,"NULL","back\\slash",""}"#), vec![
+            some("a b"),
+            some("say \"hi\""),
+            None,
+            some("NULL"),
+            some("back\\slash"),
+            some(""),
+        ]);
+        let ScalarValue::List(ints) = array("{1, -2,NULL}", &Type::INT8, 0).unwrap_or(ScalarValue::Null) else { panic!("not a list") };
+        assert_eq!(ints.value(0).data_type(), &DataType::Int64);
+        assert_eq!(ints.value(0).null_count(), 1);
+    }
+
+    #[test]
+    fn malformed_array_literals_are_refused() {
+        for bad in ["1,2", "{1,,2}", "{1,}", r#"{"open}"#, "{{1,2},{3,4}}", "{1 2}", "{x}"] {
+            let element = if matches!(bad, "{x}" | "{1 2}") { Type::INT4 } else { Type::TEXT };
+            assert!(array(bad, &element, 0).is_err(), "{bad} was read");
+        }
+    }
 }
