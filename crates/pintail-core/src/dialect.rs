@@ -8,9 +8,16 @@
 //! there falls back to the trait's default until added here), and the
 //! parser's own `dialect_of!(... GenericDialect)` checks see this dialect
 //! as the generic one.
+//!
+//! Type names DataFusion does not plan are read here too
+//! ([`PintailTypes`]).
 
 use std::any::TypeId;
+use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 
 /// The generic dialect with table versioning.
@@ -328,5 +335,19 @@ mod tests {
             Parser::parse_sql(&PintailDialect, sql).unwrap(),
             Parser::parse_sql(&GenericDialect, sql).unwrap()
         );
+    }
+}
+
+/// SQL type names DataFusion does not plan, read as DuckDB reads them:
+/// `JSON` (and Postgres' `JSONB`, which Postgres clients send) is text.
+#[derive(Debug, Default)]
+pub(crate) struct PintailTypes;
+
+impl TypePlanner for PintailTypes {
+    fn plan_type_field(&self, sql_type: &SqlType) -> datafusion::common::Result<Option<FieldRef>> {
+        Ok(match sql_type {
+            SqlType::JSON | SqlType::JSONB => Some(Arc::new(Field::new("", DataType::Utf8, true))),
+            _ => None,
+        })
     }
 }

@@ -137,6 +137,7 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_type_planner(Arc::new(crate::dialect::PintailTypes))
             .with_physical_optimizer_rules(physical_rules())
             .build();
         crate::functions::register_rewrites(&mut state).map_err(|e| from_datafusion(e, None))?;
