@@ -140,7 +140,7 @@ async fn connection(client: Client, options: Arc<ServeOptions>, startup: Arc<Sta
     let handlers = Arc::new(Handlers::new(peer, id, startup, options.query_timeout, shutdown.clone(), work));
     let idle_in_shutdown = async {
         shutdown.reached(Phase::Draining).await;
-        handlers.running.zero().await;
+        handlers.parser.running.zero().await;
     };
     // A connection running nothing is closed as the server drains:
     // its reading side is shut, so pgwire ends the connection once
@@ -210,20 +210,16 @@ pub(crate) struct Handlers {
     queries: AtomicUsize,
     parser: Arc<Parser>,
     startup: Arc<Startup>,
-    /// Statements running (or streaming rows) on the connection.
-    running: Arc<Counter>,
 }
 
 impl Handlers {
     fn new(peer: SocketAddr, id: u64, startup: Arc<Startup>, timeout: Option<Duration>, shutdown: Shutdown, work: Handle) -> Self {
-        let running = Arc::<Counter>::default();
         Self {
-            parser: Arc::new(Parser { work, timeout, shutdown, running: Arc::clone(&running), cursors: cursor::Cursors::default() }),
+            parser: Arc::new(Parser { work, timeout, shutdown, running: Arc::default(), cursors: cursor::Cursors::default() }),
             peer,
             id,
             queries: AtomicUsize::new(0),
             startup,
-            running,
         }
     }
 
@@ -263,15 +259,7 @@ impl Handlers {
         }
         let result = log.check(work::execute(&self.parser.work, session, statement, bindings).await)?;
         match verb {
-            Verb::Rows if result.has_columns() => {
-                let fields = Arc::new(pg_fields(&result.schema(), format)?);
-                let encoded = Arc::clone(&fields);
-                let rows = encode(result, Arc::clone(&log), move |batch| {
-                    arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
-                });
-                let rows = stop.clone().stream(rows, log, to_pg);
-                Ok(Response::Query(QueryResponse::new(fields, rows)))
-            }
+            Verb::Rows if result.has_columns() => Ok(Response::Query(rows_response(&result.schema(), result, format, stop, log)?)),
             Verb::Changed(tag) => {
                 let batches = log.check(result.collect().await)?;
                 let count = pintail_core::changed_rows(&batches).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
@@ -325,15 +313,10 @@ impl Handlers {
             }
             cursor::Command::Fetch { name, count } => {
                 let cursor = self.parser.cursors.get(&name)?;
-                let fields = Arc::new(pg_fields(&cursor.schema(), format)?);
-                let encoded = Arc::clone(&fields);
                 // read before the statement ends: the statements after it
                 // in the same simple query run before its rows are sent
                 let batches: Vec<RecordBatch> = cursor.rows(&name, count)?.try_collect().await?;
-                let rows = encode(stream::iter(batches.into_iter().map(Ok)), Arc::clone(&log), move |batch| {
-                    arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
-                });
-                let mut response = QueryResponse::new(fields, stop.clone().stream(rows, log, to_pg));
+                let mut response = rows_response(&cursor.schema(), stream::iter(batches.into_iter().map(Ok)), format, stop, log)?;
                 response.set_command_tag("FETCH");
                 Ok(Response::Query(response))
             }
@@ -351,6 +334,23 @@ impl Handlers {
             }
         }
     }
+}
+
+/// `rows` (of `schema`) as a query's response, encoded in `format` as
+/// they stream, until `stop` comes.
+fn rows_response(
+    schema: &SchemaRef,
+    rows: impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    format: &Format,
+    stop: &Stop,
+    log: Arc<QueryLog>,
+) -> Result<QueryResponse> {
+    let fields = Arc::new(pg_fields(schema, format)?);
+    let encoded = Arc::clone(&fields);
+    let rows = encode(rows, Arc::clone(&log), move |batch| {
+        arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encoded), batch.clone()).collect()
+    });
+    Ok(QueryResponse::new(fields, stop.clone().stream(rows, log, to_pg)))
 }
 
 /// The Postgres columns of `schema`, in `format`.
@@ -510,7 +510,6 @@ impl PgWireServerHandlers for Factory {
     }
 }
 
-/// Plans statements for the extended flow.
 /// Plans the statements of one connection to describe them, and says
 /// when each of its statements must stop.
 pub(crate) struct Parser {
