@@ -74,6 +74,13 @@ def test_psycopg_binds_arrays_intervals_and_bytes(server: Server) -> None:
         assert conn.execute("SELECT value FROM range(10) WHERE value = ANY(%s) ORDER BY 1", [[2, 5]]).fetchall() == [(2,), (5,)]
         assert conn.execute("SELECT %s::BIGINT[]", [[1, 2, 3]]).fetchone() == ([1, 2, 3],)
         assert conn.execute("SELECT %s::DOUBLE[]", [[1.5, None]]).fetchone() == ([1.5, None],)
+        # a list of str goes untyped ('{a,"b c"}' with oid 0): read as a list
+        # where it is cast to one or compared with ANY/ALL, not as one string
+        words = ["a", "b c", 'q"uote', None]
+        assert conn.execute("SELECT %s::VARCHAR[]", [words]).fetchone() == (words,)
+        found = "SELECT s FROM (VALUES ('a'), ('b c'), ('d')) t(s) WHERE s = ANY(%s) ORDER BY s"
+        assert conn.execute(found, [["b c", "a", "zz"]]).fetchall() == [("a",), ("b c",)]
+        assert conn.execute("SELECT 'x' <> ALL(%s), 'x' = ALL(%s)", [["x", "y"], ["x"]]).fetchone() == (False, True)
         assert conn.execute("SELECT %s::BOOLEAN[], %s::DATE[]", [[True, None], [datetime.date(2024, 1, 2)]]).fetchone() == (
             [True, None],
             [datetime.date(2024, 1, 2)],

@@ -209,7 +209,10 @@ pub(crate) fn from_datafusion(e: DataFusionError, context: Option<String>) -> Er
         DataFusionError::IoError(io) => Error::io(io.to_string()),
         DataFusionError::Internal(m) => Error::internal(m, None),
         // which optimizer rule met a bad constant says nothing to the user
-        DataFusionError::Context(ctx, inner) if ctx.starts_with("Optimizer rule ") => from_datafusion(*inner, None),
+        // nor does the analyzer step that applies Pintail's rewrites
+        DataFusionError::Context(ctx, inner) if ctx.starts_with("Optimizer rule ") || ctx == "apply_function_rewrites" => {
+            from_datafusion(*inner, None)
+        }
         DataFusionError::Context(ctx, inner) => {
             let inner = from_datafusion(*inner, None);
             let message = format!("{ctx}: {}", inner.message);

@@ -48,7 +48,8 @@ pub(crate) fn register(ctx: &SessionContext) {
 
 /// Registers the expression rewrites, which run before type coercion.
 pub(crate) fn register_rewrites(state: &mut SessionState) -> Result<()> {
-    state.register_function_rewrite(Arc::new(FloatDivision))
+    state.register_function_rewrite(Arc::new(FloatDivision))?;
+    state.register_function_rewrite(Arc::new(crate::lists::TextToList))
 }
 
 /// `a / b` as `CAST(a AS DOUBLE) / CAST(b AS DOUBLE)` when either side is an

@@ -29,6 +29,7 @@ mod error;
 mod extension;
 mod functions;
 mod join_fallback;
+pub mod lists;
 #[cfg(feature = "native")]
 mod local;
 mod params;

@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
@@ -173,7 +174,7 @@ pub(crate) fn bind(plan: LogicalPlan) -> Result<LogicalPlan> {
         if value.is_null() {
             *value = ScalarValue::try_from(to)?;
         } else if &value.data_type() != to {
-            *value = value.cast_to(to).map_err(|e| {
+            *value = cast(value, to).map_err(|e| {
                 Error::new(
                     ErrorKind::Data,
                     format!("parameter {id}: cannot use {value} ({}) as {to}: {e}", value.data_type()),
@@ -183,6 +184,17 @@ pub(crate) fn bind(plan: LogicalPlan) -> Result<LogicalPlan> {
     }
     binding.used.store(true, Ordering::Relaxed);
     Ok(plan.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?)
+}
+
+/// `value` as `to`; text is parsed for a list, as `CAST` does
+/// ([`crate::lists`]).
+fn cast(value: &ScalarValue, to: &DataType) -> datafusion::error::Result<ScalarValue> {
+    match (value, to) {
+        (ScalarValue::Utf8(Some(text)) | ScalarValue::LargeUtf8(Some(text)) | ScalarValue::Utf8View(Some(text)), DataType::List(_) | DataType::LargeList(_)) => {
+            ScalarValue::try_from_array(&crate::lists::from_texts(&[Some(text)], to, false)?, 0)
+        }
+        _ => value.cast_to(to),
+    }
 }
 
 /// The table bound to `name` for the running statement, if any.

@@ -658,7 +658,8 @@ impl Session {
                 let table = self.resolve_target(state, &s.target).await?;
                 self.inner.scans.park(s.placeholder.clone(), table);
             }
-            state.statement_to_plan(stmt).await.map_err(Error::from)
+            let plan = state.statement_to_plan(stmt).await?;
+            Ok(crate::lists::infer_list_placeholders(plan)?)
         }
         .await;
         for s in &scans {

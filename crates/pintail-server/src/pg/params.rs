@@ -5,11 +5,8 @@
 //! format a value of any other type stays text, which Pintail casts to the
 //! placeholder's type when it binds it. Nothing is spliced into SQL.
 
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, ListArray, StringArray};
-use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, IntervalMonthDayNano};
+use arrow::datatypes::{DataType, IntervalMonthDayNano};
 use pgwire::api::Type;
 use postgres_types::Kind;
 use pgwire::api::portal::Portal;
@@ -109,46 +106,15 @@ fn interval(bytes: Option<&[u8]>, i: usize) -> PgWireResult<ScalarValue> {
 
 /// A one-dimensional Postgres array literal (`{1,2,NULL}`, `{"a b","c\"d"}`)
 /// of `element`s: a list of them, each element read as text and cast to
-/// the element's type.
+/// the element's type (as Pintail reads any list literal:
+/// [`pintail_core::lists`]).
 fn array(literal: &str, element: &Type, i: usize) -> PgWireResult<ScalarValue> {
-    let bad = |why: &str| user("22P02", format!("parameter ${} is not an array literal ({why}): {literal}", i + 1));
-    let inner = literal.trim().strip_prefix('{').and_then(|r| r.strip_suffix('}')).ok_or_else(|| bad("it must be {a,b,...}"))?;
-    let mut items: Vec<Option<String>> = Vec::new();
-    let mut chars = inner.chars().peekable();
-    while chars.peek().is_some() {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let item = if chars.next_if_eq(&'"').is_some() {
-            let mut item = String::new();
-            loop {
-                match chars.next() {
-                    Some('\\') => item.push(chars.next().ok_or_else(|| bad("an escape at its end"))?),
-                    Some('"') => break,
-                    Some(c) => item.push(c),
-                    None => return Err(bad("an unclosed quote")),
-                }
-            }
-            Some(item)
-        } else {
-            let mut item = String::new();
-            while let Some(c) = chars.next_if(|c| *c != ',') {
-                if c == '{' {
-                    return Err(user("0A000", format!("parameter ${}: arrays of more than one dimension are not supported", i + 1)));
-                }
-                item.push(c);
-            }
-            let item = item.trim().to_owned();
-            if item.is_empty() {
-                return Err(bad("an empty element"));
-            }
-            (!item.eq_ignore_ascii_case("NULL")).then_some(item)
-        };
-        items.push(item);
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        match chars.next() {
-            None => break,
-            Some(',') if chars.peek().is_some() => {}
-            Some(_) => return Err(bad("expected a comma between elements")),
-        }
+    let opening: String = literal.chars().filter(|c| !c.is_whitespace()).take(2).collect();
+    if opening == "{{" {
+        return Err(user("0A000", format!("parameter ${}: arrays of more than one dimension are not supported", i + 1)));
+    }
+    if !opening.starts_with('{') {
+        return Err(user("22P02", format!("parameter ${} is not an array literal {{a,b,...}}: {literal}", i + 1)));
     }
     let target = match *element {
         Type::BOOL => DataType::Boolean,
@@ -160,15 +126,10 @@ fn array(literal: &str, element: &Type, i: usize) -> PgWireResult<ScalarValue> {
         Type::DATE => DataType::Date32,
         _ => DataType::Utf8,
     };
-    let values: ArrayRef = Arc::new(StringArray::from(items));
-    let strict = arrow::compute::CastOptions { safe: false, ..Default::default() };
-    let values = arrow::compute::cast_with_options(&values, &target, &strict).map_err(|e| bad(&e.to_string()))?;
-    Ok(ScalarValue::List(Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(target, true)),
-        OffsetBuffer::from_lengths([values.len()]),
-        values,
-        None,
-    ))))
+    let list = pintail_core::lists::from_texts(&[Some(literal)], &DataType::new_list(target, true), false)
+        .and_then(|list| ScalarValue::try_from_array(&list, 0))
+        .map_err(|e| user("22P02", format!("parameter ${}: {}", i + 1, pintail_core::Error::from(e).message())))?;
+    Ok(list)
 }
 
 /// The Postgres type a placeholder of `ty` is described with.
@@ -179,6 +140,8 @@ pub(crate) fn pg_type(ty: Option<&DataType>) -> Type {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use arrow::array::{Array as _, StringArray};
 
     fn strings(literal: &str) -> Vec<Option<String>> {
         let ScalarValue::List(list) = array(literal, &Type::TEXT, 0).expect(literal) else { panic!("not a list") };
