@@ -8,34 +8,19 @@ from __future__ import annotations
 import concurrent.futures
 import decimal
 import math
-import os
 import pathlib
 import random
-import shutil
 import struct
 import subprocess
-import sys
 
 import psycopg
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, Server, binary, exchange, kinds, message, serving, startup
+from tpch_data import tpch
 
 QUERIES = ROOT / "bench" / "queries"
 TABLES = ["customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier"]
-
-
-def tpch(sf: float = 0.01) -> pathlib.Path:
-    """TPC-H Parquet files (tpchgen-cli), made once where bench/run keeps them."""
-    cache = pathlib.Path(os.environ.get("PINTAIL_CACHE", pathlib.Path.home() / ".cache" / "pintail"))
-    out = cache / "tpch" / f"sf{sf:g}"
-    if not (out / ".done").exists():
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        tpchgen = shutil.which("tpchgen-cli", path=str(pathlib.Path(sys.executable).parent)) or "tpchgen-cli"
-        subprocess.run([tpchgen, "parquet", "-s", f"{sf:g}", "--output-dir", str(out)], check=True, timeout=600)
-        (out / ".done").touch()
-    return out
 
 
 def close(a: object, b: object) -> bool:

@@ -161,6 +161,55 @@ pub fn renderer<'w>(
     }
 }
 
+/// A batch as text lines of `mode`, for a caller that fits a result into
+/// a budget line by line (the MCP server): the header, and one line per
+/// row, each value cut to `max_value` characters (ending in `…`). Markdown,
+/// CSV and TSV only; a value's line breaks stay inside its line (`<br>` in
+/// Markdown, quoted in CSV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRows {
+    /// The header: column names (and, in Markdown, the rule under them).
+    pub header: String,
+    /// Each row's line, without a line break.
+    pub rows: Vec<String>,
+    /// How many values were cut to `max_value` characters.
+    pub cut_values: usize,
+}
+
+/// [`TextRows`] of `batch` in `mode`; `None` for modes other than
+/// Markdown, CSV and TSV.
+pub fn text_rows(mode: OutputMode, batch: &RecordBatch, max_value: usize) -> Option<TextRows> {
+    let schema = batch.schema();
+    let (null, header) = match mode {
+        OutputMode::Markdown => (value::NULL_TEXT, text::markdown_header(&schema)),
+        OutputMode::Csv => ("", text::delimited_header(&schema, b',')),
+        OutputMode::Tsv => ("", text::delimited_header(&schema, b'\t')),
+        _ => return None,
+    };
+    let opts = value::options(null);
+    let f = value::RowFormatter::new(batch.columns(), &opts);
+    let cut = std::cell::Cell::new(0);
+    let rows = (0..batch.num_rows())
+        .map(|row| {
+            let cell = |c: usize| {
+                f.cell(c, row).map(|v| match v.char_indices().nth(max_value) {
+                    Some((end, _)) => {
+                        cut.set(cut.get() + 1);
+                        format!("{}…", &v[..end])
+                    }
+                    None => v,
+                })
+            };
+            match mode {
+                OutputMode::Markdown => text::markdown_row(cell, batch.num_columns()),
+                OutputMode::Tsv => text::delimited_row(cell, batch.num_columns(), b'\t'),
+                _ => text::delimited_row(cell, batch.num_columns(), b','),
+            }
+        })
+        .collect();
+    Some(TextRows { header, rows, cut_values: cut.get() })
+}
+
 /// Renders whole batches to a string; handy for tests and small results.
 pub fn render_to_string(
     mode: OutputMode,

@@ -30,38 +30,35 @@ pub(crate) struct DelimitedRenderer<'w> {
 }
 
 impl<'w> DelimitedRenderer<'w> {
-    pub(crate) fn new(schema: &SchemaRef, out: Box<dyn Write + 'w>, delim: u8) -> Self {
-        let mut r = Self { out, delim };
-        let header: Vec<String> = schema.fields().iter().map(|f| r.quote(f.name())).collect();
+    pub(crate) fn new(schema: &SchemaRef, mut out: Box<dyn Write + 'w>, delim: u8) -> Self {
         // a write error here reappears on the first push
-        let _ = writeln!(r.out, "{}", header.join(&(delim as char).to_string()));
-        r
+        let _ = writeln!(out, "{}", delimited_header(schema, delim));
+        Self { out, delim }
     }
+}
 
-    fn quote(&self, s: &str) -> String {
-        let d = self.delim as char;
-        let needs = s.contains(d)
-            || s.contains(['"', '\n', '\r'])
-            || s.starts_with(' ')
-            || s.ends_with(' ');
-        if needs {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    }
+fn quote(s: &str, delim: u8) -> String {
+    let needs = s.contains(delim as char) || s.contains(['"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ');
+    if needs { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+pub(crate) fn delimited_header(schema: &SchemaRef, delim: u8) -> String {
+    let header: Vec<String> = schema.fields().iter().map(|f| quote(f.name(), delim)).collect();
+    header.join(&(delim as char).to_string())
+}
+
+/// Row `row` of the values `cell` gives (NULL as an empty field).
+pub(crate) fn delimited_row(cell: impl Fn(usize) -> Option<String>, columns: usize, delim: u8) -> String {
+    let line: Vec<String> = (0..columns).map(|c| cell(c).map(|v| quote(&v, delim)).unwrap_or_default()).collect();
+    line.join(&(delim as char).to_string())
 }
 
 impl Renderer for DelimitedRenderer<'_> {
     fn push(&mut self, batch: &RecordBatch) -> io::Result<()> {
         let opts = options("");
         let f = RowFormatter::new(batch.columns(), &opts);
-        let sep = (self.delim as char).to_string();
         for row in 0..batch.num_rows() {
-            let line: Vec<String> = (0..batch.num_columns())
-                .map(|c| f.cell(c, row).map(|v| self.quote(&v)).unwrap_or_default())
-                .collect();
-            writeln!(self.out, "{}", line.join(&sep))?;
+            writeln!(self.out, "{}", delimited_row(|c| f.cell(c, row), batch.num_columns(), self.delim))?;
         }
         Ok(())
     }
@@ -131,16 +128,24 @@ fn md_escape(s: &str) -> String {
 
 impl<'w> MarkdownRenderer<'w> {
     pub(crate) fn new(schema: &SchemaRef, mut out: Box<dyn Write + 'w>) -> Self {
-        let names: Vec<String> = schema.fields().iter().map(|f| md_escape(f.name())).collect();
-        let rules: Vec<&str> = schema
-            .fields()
-            .iter()
-            .map(|f| if is_numeric(f.data_type()) { "---:" } else { "---" })
-            .collect();
-        let _ = writeln!(out, "| {} |", names.join(" | "));
-        let _ = writeln!(out, "| {} |", rules.join(" | "));
+        let _ = writeln!(out, "{}", markdown_header(schema));
         Self { out }
     }
+}
+
+/// The header of a Markdown table: names, then the rule (numbers right
+/// aligned).
+pub(crate) fn markdown_header(schema: &SchemaRef) -> String {
+    let names: Vec<String> = schema.fields().iter().map(|f| md_escape(f.name())).collect();
+    let rules: Vec<&str> =
+        schema.fields().iter().map(|f| if is_numeric(f.data_type()) { "---:" } else { "---" }).collect();
+    format!("| {} |\n| {} |", names.join(" | "), rules.join(" | "))
+}
+
+/// A Markdown table row of the values `cell` gives.
+pub(crate) fn markdown_row(cell: impl Fn(usize) -> Option<String>, columns: usize) -> String {
+    let cells: Vec<String> = (0..columns).map(|c| md_escape(&cell(c).unwrap_or_else(|| NULL_TEXT.into()))).collect();
+    format!("| {} |", cells.join(" | "))
 }
 
 impl Renderer for MarkdownRenderer<'_> {
@@ -148,10 +153,7 @@ impl Renderer for MarkdownRenderer<'_> {
         let opts = options(NULL_TEXT);
         let f = RowFormatter::new(batch.columns(), &opts);
         for row in 0..batch.num_rows() {
-            let cells: Vec<String> = (0..batch.num_columns())
-                .map(|c| md_escape(&f.cell(c, row).unwrap_or_else(|| NULL_TEXT.into())))
-                .collect();
-            writeln!(self.out, "| {} |", cells.join(" | "))?;
+            writeln!(self.out, "{}", markdown_row(|c| f.cell(c, row), batch.num_columns()))?;
         }
         Ok(())
     }
@@ -249,5 +251,18 @@ mod tests {
             "| x | s |\n| ---: | --- |\n| 1.5 | a,\"b\" |\n| NULL | p\\|q |\n"
         );
         assert_eq!(render(OutputMode::Line), "x = 1.5\ns = a,\"b\"\n\nx = NULL\ns = p|q\n");
+    }
+
+    #[test]
+    fn text_rows_are_one_line_each_with_long_values_cut() {
+        let rows = crate::text_rows(OutputMode::Markdown, &batch(), 2).expect("markdown");
+        assert_eq!(rows.header, "| x | s |\n| ---: | --- |");
+        // NULL is no value to cut
+        assert_eq!(rows.rows, vec!["| 1.… | a,… |", "| NULL | p\\|… |"]);
+        assert_eq!(rows.cut_values, 3);
+        let rows = crate::text_rows(OutputMode::Csv, &batch(), 100).expect("csv");
+        assert_eq!((rows.header.as_str(), rows.rows.as_slice()), ("x,s", ["1.5,\"a,\"\"b\"\"\"".to_owned(), ",p|q".to_owned()].as_slice()));
+        assert_eq!(rows.cut_values, 0);
+        assert!(crate::text_rows(OutputMode::Box, &batch(), 100).is_none());
     }
 }

@@ -87,6 +87,10 @@ pub enum Command {
     /// any Postgres client) and Arrow Flight SQL (ADBC, JDBC Flight SQL):
     /// pintail serve my.db --pg 127.0.0.1:5433 --flight 127.0.0.1:50051
     Serve(Box<ServeArgs>),
+    /// Serve an MCP server for AI agents (Claude, Cursor, ...), over stdio
+    /// or streamable HTTP: tools to list, describe, query, summarize and
+    /// explain, read-only by default: pintail mcp my.db --allow-path data
+    Mcp(Box<McpArgs>),
     /// Print the SCRAM-SHA-256 secret of a password (read from stdin), for
     /// a `pintail serve --users` file: echo "alice:$(pintail hash-password)" >> users
     HashPassword,
@@ -171,6 +175,61 @@ pub struct ServeArgs {
     /// be connected at once; more are refused with "too many clients".
     #[arg(long = "max-connections", value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+}
+
+/// `pintail mcp`'s options.
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// Database the agent queries (a directory of Delta Lake tables);
+    /// without one, an in-memory session.
+    #[arg(value_name = "DB")]
+    pub database: Option<PathBuf>,
+
+    /// Let SQL read files only under this directory (or URL prefix) as
+    /// well as the database and the current directory; repeatable.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<String>,
+
+    /// Let the agent write: INSERT, CREATE, COPY, SET and the rest. By
+    /// default only statements that read are run.
+    #[arg(long = "read-write")]
+    pub read_write: bool,
+
+    /// Serve streamable HTTP at http://ADDRESS/mcp instead of stdio;
+    /// clients send `Authorization: Bearer TOKEN` (PINTAIL_MCP_TOKEN, or
+    /// a token printed at start).
+    #[arg(long = "http", value_name = "ADDRESS")]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// With --http, a host name (or host:port) requests may be addressed
+    /// to, besides loopback and the listening address; repeatable.
+    #[arg(long = "allowed-host", value_name = "HOST", requires = "http")]
+    pub allowed_hosts: Vec<String>,
+
+    /// The bearer token HTTP clients must send (at least 16 characters).
+    #[arg(long = "token", env = "PINTAIL_MCP_TOKEN", hide_env_values = true, hide = true)]
+    pub token: Option<String>,
+
+    /// Most rows a call may ask for (calls get 100 unless they ask).
+    #[arg(long = "max-rows", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rows: u64,
+
+    /// Most characters a reply may have (calls get 20000, about 5000
+    /// tokens, unless they ask).
+    #[arg(long = "max-chars", value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2000..))]
+    pub max_chars: u64,
+
+    /// Cancel a call that runs longer than this.
+    #[arg(long = "query-timeout", value_name = "DURATION", value_parser = duration, default_value = "30s")]
+    pub query_timeout: std::time::Duration,
+
+    /// Memory a query may use before spilling or failing.
+    #[arg(long = "memory-limit", value_name = "SIZE", env = "PINTAIL_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+
+    /// Parallelism of each query (default: the number of cores).
+    #[arg(long = "threads", value_name = "N", env = "PINTAIL_THREADS")]
+    pub threads: Option<String>,
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {

@@ -43,6 +43,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(Command::Mcp(args)) = cli.command {
+        let code = runtime.block_on(mcp(*args));
+        runtime.shutdown_background();
+        return code;
+    }
     if let Some(Command::Serve(args)) = cli.command {
         let code = runtime.block_on(serve(*args));
         // a statement cancelled by the shutdown may not have reached a
@@ -88,6 +93,40 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
         tls,
     };
     match pintail_server::serve(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&ShellError::Query(e), color);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `pintail mcp`: serves MCP until the client goes (stdio) or Ctrl-C.
+async fn mcp(args: cli::McpArgs) -> ExitCode {
+    let color = color_stderr();
+    let mut settings = Settings::for_this_machine();
+    let configured = args
+        .memory_limit
+        .map(|v| settings.set(SettingName::MemoryLimit, &v))
+        .transpose()
+        .and_then(|_| args.threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
+    if let Err(e) = configured {
+        report(&ShellError::Query(e), color);
+        return ExitCode::from(2);
+    }
+    let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let options = pintail_mcp::McpOptions {
+        allow_paths: args.allow_paths,
+        read_write: args.read_write,
+        settings,
+        query_timeout: args.query_timeout,
+        ceiling: pintail_mcp::Budget { max_rows: usize_of(args.max_rows), max_chars: usize_of(args.max_chars) },
+        http: args.http,
+        allowed_hosts: args.allowed_hosts,
+        token: args.token,
+        ..pintail_mcp::McpOptions::new(args.database.filter(|d| d.as_os_str() != ":memory:"))
+    };
+    match pintail_mcp::serve(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&ShellError::Query(e), color);
