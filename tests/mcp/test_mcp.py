@@ -91,6 +91,10 @@ def test_http_with_the_bearer_token(workdir: pathlib.Path) -> None:
 
     with http_server(workdir, "shop.db") as url:
         run(lambda: body(url))
+        # one log line per call
+        log = (workdir / "mcp.log").read_text()
+        assert re.search(r'event=call tool=query duration_ms=[\d.]+ chars=\d+ sql="SELECT origin, count\(\*\) AS n FROM cars', log), log
+        assert "event=call tool=list_tables duration_ms=" in log
         hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
         headers = {"Accept": "application/json, text/event-stream"}
         for auth in [None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", f"Bearer {TOKEN}x"]:
@@ -175,6 +179,8 @@ def test_a_read_only_server_refuses_what_writes_or_reaches_out(workdir: pathlib.
                 "/* a comment */ DELETE FROM cars",
                 "-- SELECT\nUPDATE cars SET name = 'x'",
                 "EXPLAIN ANALYZE INSERT INTO cars (name) VALUES ('x')",
+                "WITH a AS (SELECT 'x' AS name) INSERT INTO cars (name) SELECT name FROM a",
+                "WITH gone AS (DELETE FROM cars RETURNING *) SELECT * FROM gone",
             ]:
                 error = await refused(session, "query", sql=sql)
                 assert "refused" in error and "read-only" in error, (sql, error)
@@ -214,6 +220,16 @@ def test_a_call_over_its_time_limit_is_cancelled(workdir: pathlib.Path) -> None:
             assert "time limit (1 s)" in error
             # and the server goes on
             assert await call(session, "query", sql="SELECT 1 AS x") == "| x |\n| ---: |\n| 1 |\n(1 row)"
+
+    run(body)
+
+
+def test_the_memory_limit_holds_and_cannot_be_raised(workdir: pathlib.Path) -> None:
+    async def body() -> None:
+        async with stdio(workdir, "--memory-limit", "20MB", "--read-write") as session:
+            error = await refused(session, "query", sql="SELECT cardinality(array_agg(value)) FROM range(20000000)")
+            assert "more memory than memory_limit (19.1 MiB)" in error
+            assert "cannot be raised above 19.1 MiB" in await refused(session, "query", sql="SET memory_limit = '2GB'")
 
     run(body)
 

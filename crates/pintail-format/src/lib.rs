@@ -8,6 +8,7 @@
 //! same everywhere.
 
 mod boxed;
+mod logfmt;
 mod text;
 pub mod types;
 mod value;
@@ -20,6 +21,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 pub use boxed::{BoxStyle, group_digits};
+pub use logfmt::logfmt;
 pub use value::format_cell;
 
 /// How a result is written.

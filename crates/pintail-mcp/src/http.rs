@@ -49,7 +49,8 @@ pub(crate) async fn serve(server: Pintail, address: SocketAddr, options: &McpOpt
         .nest_service("/mcp", service)
         .layer(middleware::from_fn(move |request: Request, next: Next| bearer(Arc::clone(&expected), request, next)));
     let shown = if options.token.is_some() { "from PINTAIL_MCP_TOKEN".to_owned() } else { token };
-    log(&format!("event=listening protocol=mcp url=http://{bound}/mcp token={shown}"));
+    let url = format!("http://{bound}/mcp");
+    crate::log(&[("event", "listening"), ("protocol", "mcp"), ("url", &url), ("token", &shown)]);
     axum::serve(listener, app)
         .with_graceful_shutdown(stopped())
         .await
@@ -97,11 +98,6 @@ async fn stopped() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-#[expect(clippy::print_stderr, reason = "the server's log is its stderr")]
-fn log(line: &str) {
-    eprintln!("{line}");
 }
 
 #[cfg(test)]

@@ -106,6 +106,16 @@ impl McpOptions {
     }
 }
 
+/// Writes one logfmt line to stderr (MCP clients keep a server's stderr
+/// as its log; stdout is the protocol's, over stdio).
+fn log(pairs: &[(&str, &str)]) {
+    use std::io::Write as _;
+    let mut line = pintail_format::logfmt(pairs);
+    line.push('\n');
+    // a log line that cannot be written is not the call's failure
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Serves MCP until the client goes (stdio) or Ctrl-C / SIGTERM (HTTP).
 pub async fn serve(options: McpOptions) -> Result<()> {
     let (session, roots) = options.session()?;

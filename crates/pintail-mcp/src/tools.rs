@@ -132,7 +132,7 @@ impl Pintail {
     )]
     async fn list_tables(&self) -> CallToolResult {
         let inner = &self.inner;
-        reply(self.limited(catalog::list(&inner.session, &inner.roots, inner.database.as_deref())).await)
+        reply(self.limited("list_tables", "", catalog::list(&inner.session, &inner.roots, inner.database.as_deref())).await)
     }
 
     #[tool(
@@ -142,7 +142,7 @@ impl Pintail {
     )]
     async fn describe(&self, Parameters(args): Parameters<TargetArgs>) -> CallToolResult {
         let (budget, capped) = Budget::asked(args.max_rows.or(Some(5)), args.max_chars, self.inner.ceiling);
-        reply(self.limited(self.describe_target(&args.target, budget, capped)).await)
+        reply(self.limited("describe", &args.target, self.describe_target(&args.target, budget, capped)).await)
     }
 
     #[tool(
@@ -155,7 +155,7 @@ impl Pintail {
         let (budget, capped) = Budget::asked(args.max_rows, args.max_chars, self.inner.ceiling);
         let format = args.format.unwrap_or_default();
         reply(
-            self.limited(async {
+            self.limited("query", &args.sql, async {
                 let (result, deadline) = self.run(&args.sql, true).await?;
                 let read = budget::read(result, budget.max_rows, deadline).await?;
                 Ok(with_note(budget::table(&read, budget, format)?, capped))
@@ -172,7 +172,7 @@ impl Pintail {
     async fn summarize(&self, Parameters(args): Parameters<TargetArgs>) -> CallToolResult {
         let (budget, capped) = Budget::asked(args.max_rows, args.max_chars, self.inner.ceiling);
         reply(
-            self.limited(async {
+            self.limited("summarize", &args.target, async {
                 let relation = relation(&args.target)?;
                 let (result, deadline) = self.run(&format!("SUMMARIZE {relation}"), false).await?;
                 let read = budget::read(result, budget.max_rows, deadline).await?;
@@ -189,7 +189,7 @@ impl Pintail {
     )]
     async fn explain(&self, Parameters(args): Parameters<ExplainArgs>) -> CallToolResult {
         reply(
-            self.limited(async {
+            self.limited("explain", &args.sql, async {
                 let sql = args.sql.trim().trim_end_matches(';');
                 let first = sql.split_whitespace().next().unwrap_or_default();
                 if first.eq_ignore_ascii_case("EXPLAIN") {
@@ -212,13 +212,27 @@ impl Pintail {
 }
 
 impl Pintail {
-    /// `work` within the call's time limit.
-    async fn limited(&self, work: impl Future<Output = Result<String>>) -> Result<String> {
+    /// `work`, the call of `tool` on `subject` (its SQL or target), within
+    /// the call's time limit; logged as one line on stderr.
+    async fn limited(&self, tool: &str, subject: &str, work: impl Future<Output = Result<String>>) -> Result<String> {
+        let started = Instant::now();
         let timeout = self.inner.timeout;
-        tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
+        let outcome = tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
             Err(Error::new(ErrorKind::Cancelled, format!("the call ran over its time limit ({})", duration(timeout)))
                 .with_hint("narrow the query (filter, LIMIT, fewer files), or ask EXPLAIN what it reads"))
-        })
+        });
+        let elapsed = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        let chars = outcome.as_ref().map(|text| text.chars().count().to_string()).unwrap_or_default();
+        let mut line = vec![("event", "call"), ("tool", tool), ("duration_ms", elapsed.as_str())];
+        match &outcome {
+            Ok(_) => line.push(("chars", chars.as_str())),
+            Err(e) => line.push(("error", e.message())),
+        }
+        if !subject.is_empty() {
+            line.push(("sql", subject));
+        }
+        crate::log(&line);
+        outcome
     }
 
     /// Runs `sql`: every statement in it is checked before any runs (in a

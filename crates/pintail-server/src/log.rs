@@ -1,8 +1,5 @@
-//! One structured line per event on stderr: `key=value` pairs, values
-//! quoted when they hold spaces, quotes or `=`, so that a line reads well
-//! and splits with any logfmt parser.
+//! One structured line per event on stderr ([`pintail_format::logfmt`]).
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,13 +9,7 @@ use pintail_core::{Error, Result};
 
 /// Writes `pairs` as one logfmt line to stderr.
 pub(crate) fn line(pairs: &[(&str, &str)]) {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let _ = write!(out, "{key}={}", quote(value));
-    }
+    let mut out = pintail_format::logfmt(pairs);
     out.push('\n');
     // a log line that cannot be written is not the query's failure
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
@@ -92,39 +83,5 @@ impl Drop for QueryLog {
         }
         line.push(("query", &self.query));
         self::line(&line);
-    }
-}
-
-fn quote(value: &str) -> String {
-    let plain = !value.is_empty() && value.chars().all(|c| !c.is_whitespace() && c != '"' && c != '=' && !c.is_control());
-    if plain {
-        return value.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quote;
-
-    #[test]
-    fn values_are_quoted_only_when_needed() {
-        assert_eq!(quote("127.0.0.1:5433"), "127.0.0.1:5433");
-        assert_eq!(quote("SELECT 1"), "\"SELECT 1\"");
-        assert_eq!(quote("a=\"b\"\nc"), "\"a=\\\"b\\\"\\nc\"");
-        assert_eq!(quote(""), "\"\"");
     }
 }
