@@ -40,6 +40,8 @@ async def check_tools(session: ClientSession) -> None:
     assert re.search(r"\| data/cars\.parquet \| parquet \| [\d.]+ KB \| 406 \|", listed)
     assert "| data/airports.csv | csv |" in listed
 
+    globbed = await call(session, "describe", target="data/*.parquet")
+    assert globbed.startswith("data/*.parquet: 406 rows, 9 columns")
     described = await call(session, "describe", target="data/cars.parquet")
     assert described.startswith("data/cars.parquet: 406 rows, 9 columns")
     assert "| miles_per_gallon | DOUBLE | 8 |" in described
@@ -121,7 +123,7 @@ def test_long_and_wide_results_are_cut_with_counts(workdir: pathlib.Path) -> Non
             lines = long.splitlines()
             assert lines[:3] == ["| n |", "| ---: |", "| 0 |"] and lines[101] == "| 99 |"
             assert lines[102] == (
-                "Showing 100 of 1,000 rows and 1 of 1 columns. Left out: 900 rows. "
+                "Showing 100 of 1,000 rows. Left out: 900 rows. "
                 "To narrow: filter with WHERE, add LIMIT, or aggregate with GROUP BY."
             )
             few = await call(session, "query", sql="SELECT value AS n FROM range(1000)", max_rows=3, format="csv")
@@ -205,6 +207,7 @@ def test_a_read_only_server_refuses_what_writes_or_reaches_out(workdir: pathlib.
 def test_read_write_lets_the_agent_write(workdir: pathlib.Path) -> None:
     async def body() -> None:
         async with stdio(workdir, "shop.db", "--read-write") as session:
+            assert await call(session, "query", sql="CREATE TABLE empty (x INT)") == "OK: the statement ran (it returns no rows)"
             await call(session, "query", sql="CREATE TABLE picks AS SELECT name FROM cars LIMIT 2; INSERT INTO picks VALUES ('mine')")
             assert (await call(session, "query", sql="SELECT count(*) AS n FROM picks")).endswith("| 3 |\n(1 row)")
             # paths stay limited
@@ -241,5 +244,6 @@ def test_bad_sql_is_an_error_the_model_can_read(workdir: pathlib.Path) -> None:
             assert "nope" in await refused(session, "query", sql="SELECT * FROM nope")
             assert "error:" in await refused(session, "describe", target="no_such_table")
             assert "give the query alone" in await refused(session, "explain", sql="EXPLAIN SELECT 1")
+            assert "without running the query" in await refused(session, "explain", sql="ANALYZE SELECT 1")
 
     run(body)

@@ -130,7 +130,7 @@ pub(crate) fn table(read: &Read, budget: Budget, format: Format) -> Result<Strin
     let batch = arrow::compute::concat_batches(&read.schema, &read.kept).map_err(|e| Error::internal(e.to_string(), None))?;
     let columns = batch.num_columns();
     if columns == 0 {
-        return Ok("(the statement returned no columns)".to_owned());
+        return Ok("OK: the statement ran (it returns no rows)".to_owned());
     }
     let room = budget.max_chars.saturating_sub(NOTE);
     let lines = |batch: &RecordBatch| text_rows(format.mode(), batch, MAX_VALUE).ok_or_else(|| Error::internal("no text rows", None));
@@ -180,7 +180,8 @@ fn note(read: &Read, rows: usize, columns: usize, cut_values: usize) -> String {
     if rows_left == 0 && read.counted && columns == all_columns {
         parts.push(format!("({} {})", group_digits(read.total), if read.total == 1 { "row" } else { "rows" }));
     } else {
-        parts.push(format!("Showing {} of {total} rows and {columns} of {all_columns} columns.", group_digits(rows as u64)));
+        let shown_columns = if columns < all_columns { format!(" and {columns} of {all_columns} columns") } else { String::new() };
+        parts.push(format!("Showing {} of {total} rows{shown_columns}.", group_digits(rows as u64)));
         let mut left = Vec::new();
         if rows_left > 0 || !read.counted {
             let more = if read.counted { "" } else { "at least " };

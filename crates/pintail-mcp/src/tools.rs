@@ -195,6 +195,11 @@ impl Pintail {
                 if first.eq_ignore_ascii_case("EXPLAIN") {
                     return Err(Error::new(ErrorKind::Syntax, "give the query alone; explain adds EXPLAIN"));
                 }
+                // EXPLAIN ANALYZE would run it (and any write in it)
+                if first.eq_ignore_ascii_case("ANALYZE") {
+                    return Err(Error::new(ErrorKind::Syntax, "explain shows the plan without running the query")
+                        .with_hint("give the query alone; to run it, use the query tool"));
+                }
                 let (result, _) = self.run(&format!("EXPLAIN {sql}"), false).await?;
                 let batches = result.collect().await?;
                 let mut out = String::new();
