@@ -269,9 +269,11 @@ impl Pintail {
     }
 
     async fn describe_target(&self, target: &str, budget: Budget, capped: Option<String>) -> Result<String> {
-        let relation = relation(target)?;
-        let plan = self.inner.session.plan_relation(&relation).await?;
-        let schema = Arc::clone(plan.schema().inner());
+        let from = from_clause(&relation(target)?);
+        // the sample rows first: their result gives the columns
+        let (result, deadline) = self.run(&format!("SELECT * FROM {from} LIMIT {}", budget.max_rows), false).await?;
+        let sample = budget::read(result, budget.max_rows, deadline).await?;
+        let schema = Arc::clone(&sample.schema);
         if schema.fields().is_empty() {
             return Ok(format!("{target} has no columns"));
         }
@@ -279,7 +281,6 @@ impl Pintail {
         let counts: Vec<String> = std::iter::once("count(*)".to_owned())
             .chain(schema.fields().iter().map(|f| format!("count(\"{}\")", f.name().replace('"', "\"\""))))
             .collect();
-        let from = from_clause(&relation);
         let (result, _) = self.run(&format!("SELECT {} FROM {from}", counts.join(", ")), false).await?;
         let batches = result.collect().await?;
         let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| Error::internal("no counts", None))?;
@@ -302,11 +303,9 @@ impl Pintail {
                 pintail_format::group_digits(nulls)
             );
         }
-        let (result, deadline) = self.run(&format!("SELECT * FROM {from} LIMIT {}", budget.max_rows), false).await?;
-        let read = budget::read(result, budget.max_rows, deadline).await?;
         let left = Budget { max_rows: budget.max_rows, max_chars: budget.max_chars.saturating_sub(out.len()) };
         out.push_str("\nSample rows:\n");
-        out.push_str(&budget::table(&read, left, Format::Markdown)?);
+        out.push_str(&budget::table(&sample, left, Format::Markdown)?);
         Ok(with_note(out, capped))
     }
 }
@@ -331,8 +330,7 @@ fn relation(target: &str) -> Result<String> {
     if target.is_empty() {
         return Err(Error::new(ErrorKind::Syntax, "give a table, a file or a query"));
     }
-    let first = target.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or_default().to_ascii_uppercase();
-    let query = matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "FROM") || target.starts_with('(');
+    let query = is_query(target);
     // a path or glob, unquoted (no SQL: `logs/*.csv` would be a comment)
     let lower = target.to_ascii_lowercase();
     let file_ending = [".parquet", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".arrow", ".feather", ".ipc", ".avro", ".gz", ".zst"]
@@ -353,10 +351,16 @@ fn relation(target: &str) -> Result<String> {
     Ok(target.to_owned())
 }
 
+/// Whether `text` is a query (as `Session::plan_relation` tells one from
+/// a table or file).
+fn is_query(text: &str) -> bool {
+    let first = text.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or_default().to_ascii_uppercase();
+    matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "FROM") || text.starts_with('(')
+}
+
 /// `relation` as a FROM clause: a query in parentheses.
 fn from_clause(relation: &str) -> String {
-    let first = relation.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or_default().to_ascii_uppercase();
-    if matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "FROM") {
+    if is_query(relation) {
         format!("({relation}) AS t")
     } else {
         relation.to_owned()

@@ -58,21 +58,31 @@ fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
+/// The settings of a server's sessions: this machine's, with the
+/// `--memory-limit` and `--threads` given.
+fn server_settings(memory_limit: Option<String>, threads: Option<String>) -> pintail_core::Result<Settings> {
+    let mut settings = Settings::for_this_machine();
+    if let Some(limit) = memory_limit {
+        settings.set(SettingName::MemoryLimit, &limit)?;
+    }
+    if let Some(threads) = threads {
+        settings.set(SettingName::Threads, &threads)?;
+    }
+    Ok(settings)
+}
+
 /// `pintail serve`: runs until Ctrl-C or SIGTERM.
 async fn serve(args: cli::ServeArgs) -> ExitCode {
     let color = color_stderr();
-    let mut settings = Settings::for_this_machine();
-    let configured = args
-        .memory_limit
-        .map(|v| settings.set(SettingName::MemoryLimit, &v))
-        .transpose()
-        .and_then(|_| args.threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
-    let users = configured.and_then(|_| pintail_server::Users::load(args.users.as_deref(), |name| std::env::var(name).ok()));
-    let tls = users.and_then(|users| match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => pintail_server::Tls::load(cert, key).map(|tls| (users, Some(tls))),
-        _ => Ok((users, None)),
+    let configured = server_settings(args.memory_limit, args.threads);
+    let users = configured.and_then(|settings| {
+        pintail_server::Users::load(args.users.as_deref(), |name| std::env::var(name).ok()).map(|users| (settings, users))
     });
-    let (users, tls) = match tls {
+    let tls = users.and_then(|(settings, users)| match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => pintail_server::Tls::load(cert, key).map(|tls| (settings, users, Some(tls))),
+        _ => Ok((settings, users, None)),
+    });
+    let (settings, users, tls) = match tls {
         Ok(loaded) => loaded,
         Err(e) => {
             report(&ShellError::Query(e), color);
@@ -104,16 +114,13 @@ async fn serve(args: cli::ServeArgs) -> ExitCode {
 /// `pintail mcp`: serves MCP until the client goes (stdio) or Ctrl-C.
 async fn mcp(args: cli::McpArgs) -> ExitCode {
     let color = color_stderr();
-    let mut settings = Settings::for_this_machine();
-    let configured = args
-        .memory_limit
-        .map(|v| settings.set(SettingName::MemoryLimit, &v))
-        .transpose()
-        .and_then(|_| args.threads.map(|v| settings.set(SettingName::Threads, &v)).transpose());
-    if let Err(e) = configured {
-        report(&ShellError::Query(e), color);
-        return ExitCode::from(2);
-    }
+    let settings = match server_settings(args.memory_limit, args.threads) {
+        Ok(settings) => settings,
+        Err(e) => {
+            report(&ShellError::Query(e), color);
+            return ExitCode::from(2);
+        }
+    };
     let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let options = pintail_mcp::McpOptions {
         allow_paths: args.allow_paths,
